@@ -1,0 +1,1 @@
+"""Networks: shared building blocks (:mod:`.blocks`) and one file per model (:mod:`.nets`)."""
