@@ -1,1 +1,23 @@
+"""Image-quality metrics: fastMRI and MATLAB-style conventions as functions, MONAI metrics and Ignite handlers."""
 
+from __future__ import annotations
+
+from .functional import nmse, psnr, rmse, ssim, ssim_matlab
+from .handlers import FastMRINMSE, FastMRIPSNR, FastMRISSIM, MatlabSSIM
+from .metrics import FastMRINMSEMetric, FastMRIPSNRMetric, FastMRISSIMMetric, MatlabSSIMMetric
+
+__all__ = [
+    "FastMRINMSE",
+    "FastMRINMSEMetric",
+    "FastMRIPSNR",
+    "FastMRIPSNRMetric",
+    "FastMRISSIM",
+    "FastMRISSIMMetric",
+    "MatlabSSIM",
+    "MatlabSSIMMetric",
+    "nmse",
+    "psnr",
+    "rmse",
+    "ssim",
+    "ssim_matlab",
+]

@@ -1,1 +1,35 @@
+"""MONAI transforms over the k-space physics, array and dictionary versions."""
 
+from monai_mcrecon.transforms.array import CheckFinite, KspaceTruncate, KspaceUndersample, MoveSliceAxis, ScaleIntensityRecord
+from monai_mcrecon.transforms.dictionary import (
+    CheckFinited,
+    CheckPairedShaped,
+    ComplexToRealLastd,
+    KspaceTruncated,
+    KspaceUndersampled,
+    MoveSliceAxisd,
+    RestoreIntensityd,
+    SaveReconstructiond,
+    ScaleIntensityRecordd,
+    SelectContrastsd,
+    paired_augmentation,
+)
+
+__all__ = [
+    "CheckFinite",
+    "CheckFinited",
+    "CheckPairedShaped",
+    "ComplexToRealLastd",
+    "KspaceTruncate",
+    "KspaceTruncated",
+    "KspaceUndersample",
+    "KspaceUndersampled",
+    "MoveSliceAxis",
+    "MoveSliceAxisd",
+    "RestoreIntensityd",
+    "SaveReconstructiond",
+    "ScaleIntensityRecord",
+    "ScaleIntensityRecordd",
+    "SelectContrastsd",
+    "paired_augmentation",
+]

@@ -1,0 +1,323 @@
+"""Dictionary transforms (the ``d`` versions) over :mod:`monai_mcrecon.transforms.array`.
+
+They work on multi-contrast dictionaries with the keys of ARCHITECTURE.md: ``target`` (clean target
+contrast), ``reference`` (clean reference contrast), the simulated acquisition (``kspace``,
+``mask``, ``degraded``), and for the network ``image`` (channel 0 degraded target, channels 1..
+reference, built with MONAI's ``ConcatItemsd``) and ``label``. Paired spatial augmentation uses
+MONAI's own dictionary transforms, which draw once and apply the same crop / flip / rotation to
+every key (:func:`paired_augmentation`). For ``monai.apps.reconstruction`` interop, set
+``kspace_key="kspace_masked"``, ``output_key="kspace_masked_ifft"`` and convert complex data to its
+``(..., 2)`` layout with :class:`ComplexToRealLastd`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+from monai.config import KeysCollection
+from monai.transforms import (
+    Compose,
+    MapTransform,
+    Randomizable,
+    RandFlipd,
+    RandRotate90d,
+    RandSpatialCropd,
+)
+
+from monai_mcrecon.data.datalist import check_contrasts
+from monai_mcrecon.kspace.fft import complex_to_real_last
+from monai_mcrecon.transforms.array import (
+    CheckFinite,
+    KspaceTruncate,
+    KspaceUndersample,
+    MoveSliceAxis,
+    ScaleIntensityRecord,
+)
+
+__all__ = [
+    "SelectContrastsd",
+    "CheckPairedShaped",
+    "CheckFinited",
+    "ScaleIntensityRecordd",
+    "RestoreIntensityd",
+    "KspaceUndersampled",
+    "KspaceTruncated",
+    "MoveSliceAxisd",
+    "ComplexToRealLastd",
+    "SaveReconstructiond",
+    "paired_augmentation",
+]
+
+
+class SelectContrastsd(MapTransform):
+    """Pick the target and reference contrasts of a datalist item by name.
+
+    ``{"t1": path, "t2": path}`` with ``target_contrast="t2", reference_contrast="t1"`` gains
+    ``{"target": t2 path, "reference": t1 path, "target_contrast": "t2", "reference_contrast": "t1"}``.
+
+    Raises:
+        FileNotFoundError: the item lacks a contrast or its file (the message names the case, the
+            contrast and the contrasts available).
+        ValueError: the target and reference contrasts are the same.
+    """
+
+    def __init__(
+        self,
+        target_contrast: str,
+        reference_contrast: str | None,
+        target_key: str = "target",
+        reference_key: str = "reference",
+    ) -> None:
+        super().__init__(keys=[target_key] + ([reference_key] if reference_contrast else []))
+        if target_contrast == reference_contrast:
+            raise ValueError(
+                f"target_contrast and reference_contrast are both {target_contrast!r}; the reference must be another contrast."
+            )
+        self.target_contrast, self.reference_contrast = target_contrast, reference_contrast
+        self.target_key, self.reference_key = target_key, reference_key
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        wanted = [self.target_contrast] + ([self.reference_contrast] if self.reference_contrast else [])
+        check_contrasts([d], wanted)
+        d[self.target_key] = d[self.target_contrast]
+        d["target_contrast"] = self.target_contrast
+        if self.reference_contrast:
+            d[self.reference_key] = d[self.reference_contrast]
+            d["reference_contrast"] = self.reference_contrast
+        return d
+
+
+class CheckPairedShaped(MapTransform):
+    """Raise a clear error when paired images (target, reference) differ in shape."""
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        shapes = {k: tuple(d[k].shape) for k in self.key_iterator(d)}
+        if len(set(shapes.values())) > 1:
+            case = d.get("case_id", "?")
+            raise ValueError(
+                f"Case {case!r}: paired contrasts have different shapes {shapes}; the reference must be "
+                "resampled onto the target grid first (same matrix size and geometry)."
+            )
+        return d
+
+
+class CheckFinited(MapTransform):
+    """Dictionary version of :class:`~monai_mcrecon.transforms.array.CheckFinite`."""
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        case = d.get("case_id", "?")
+        for k in self.key_iterator(d):
+            CheckFinite(name=f"Case {case!r}, {k!r} ({d.get(f'{k}_contrast', k)})")(d[k])
+        return d
+
+
+class ScaleIntensityRecordd(MapTransform):
+    """Min-max scale each key to [0, 1] per volume and store ``(min, max)`` under ``{key}_intensity_range``."""
+
+    def __init__(self, keys: KeysCollection, range_postfix: str = "_intensity_range", allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.range_postfix = range_postfix
+        self.scaler = ScaleIntensityRecord()
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[k], d[f"{k}{self.range_postfix}"] = self.scaler(d[k])
+        return d
+
+
+class RestoreIntensityd(MapTransform):
+    """Map ``keys`` back to the intensity units recorded by :class:`ScaleIntensityRecordd` under ``range_key``."""
+
+    def __init__(self, keys: KeysCollection, range_key: str = "target_intensity_range", allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.range_key = range_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[k] = ScaleIntensityRecord.restore(d[k], d[self.range_key])
+        return d
+
+
+class KspaceUndersampled(Randomizable, MapTransform):
+    """Dictionary version of :class:`~monai_mcrecon.transforms.array.KspaceUndersample`.
+
+    Degrades ``keys`` (normally the single key ``"target"``) and writes the zero-filled image to
+    ``output_key`` (default ``"degraded"``), the masked k-space to ``kspace_key`` (``None``: not
+    stored), the mask to ``mask_key`` and the realised acceleration to ``"acceleration"``. With
+    several keys the outputs get the key as prefix (``"{key}_degraded"``) and share one mask.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "target",
+        mask_type: str = "mc_cdic",
+        acceleration: float = 4.0,
+        center_fraction: float | None = None,
+        output: str = "magnitude",
+        fixed: bool = True,
+        seed: int | None = None,
+        output_key: str = "degraded",
+        kspace_key: str | None = "kspace",
+        mask_key: str = "mask",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self.undersample = KspaceUndersample(mask_type, acceleration, center_fraction, output, fixed, seed)
+        self.output_key, self.kspace_key, self.mask_key = output_key, kspace_key, mask_key
+
+    def set_random_state(self, seed=None, state=None):
+        super().set_random_state(seed, state)
+        self.undersample.set_random_state(seed, state)
+        return self
+
+    def randomize(self, data=None) -> None:
+        self.undersample.randomize()
+
+    def _name(self, key, name):
+        return name if len(self.keys) == 1 else f"{key}_{name}"
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        self.randomize()
+        for k in self.key_iterator(d):
+            degraded, kspace, result = self.undersample(d[k], randomize=False)
+            d[self._name(k, self.output_key)] = degraded
+            if self.kspace_key:
+                d[self._name(k, self.kspace_key)] = kspace
+            d[self.mask_key] = result.mask
+            d["acceleration"] = result.acceleration
+        return d
+
+
+class KspaceTruncated(MapTransform):
+    """Dictionary version of :class:`~monai_mcrecon.transforms.array.KspaceTruncate`: writes the degraded
+    image to ``output_key`` and the truncated k-space to ``kspace_key`` (``None``: not stored)."""
+
+    def __init__(
+        self,
+        keys: KeysCollection = "target",
+        scale: float = 2.0,
+        grid: str = "hr",
+        output: str = "magnitude",
+        output_key: str = "degraded",
+        kspace_key: str | None = "kspace",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.truncate = KspaceTruncate(scale, grid, output)
+        self.output_key, self.kspace_key = output_key, kspace_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            name = (lambda n: n) if len(self.keys) == 1 else (lambda n, k=k: f"{k}_{n}")
+            degraded, kspace = self.truncate(d[k])
+            d[name(self.output_key)] = degraded
+            if self.kspace_key:
+                d[name(self.kspace_key)] = kspace
+        return d
+
+
+class MoveSliceAxisd(MapTransform):
+    """Dictionary version of :class:`~monai_mcrecon.transforms.array.MoveSliceAxis`."""
+
+    def __init__(self, keys: KeysCollection, source: int = -1, destination: int = 1, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.move = MoveSliceAxis(source, destination)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[k] = self.move(d[k])
+        return d
+
+
+class ComplexToRealLastd(MapTransform):
+    """Complex tensors -> real ``(..., 2)`` (the layout of fastMRI and ``monai.apps.reconstruction``)."""
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[k] = complex_to_real_last(torch.as_tensor(d[k]))
+        return d
+
+
+def paired_augmentation(
+    keys: KeysCollection, roi_size: Sequence[int] | int, flip_prob: float = 0.0, rot90_prob: float = 0.0
+) -> Compose:
+    """Paired spatial augmentation: one random crop (and optional flip / 90-degree rotation) drawn per
+    call and applied identically to every key (target, reference, degraded target). Built from
+    MONAI's dictionary transforms; seed it with ``set_random_state``."""
+    transforms = [RandSpatialCropd(keys, roi_size=roi_size, random_size=False)]
+    if flip_prob > 0:
+        transforms.append(RandFlipd(keys, prob=flip_prob, spatial_axis=-1))
+    if rot90_prob > 0:
+        transforms.append(RandRotate90d(keys, prob=rot90_prob, spatial_axes=(0, 1)))
+    return Compose(transforms)
+
+
+class SaveReconstructiond(MapTransform):
+    """Write ``keys`` (``[1, *spatial]`` in the layout of the source file) as NIfTI with the geometry of
+    the source file of ``reference_key`` (its affine, qform/sform and header: spacing and orientation
+    are those of the input). Files go to ``<output_dir>/<case_id>/<contrast>_<suffix>.nii.gz``; the
+    written path is stored under ``"{key}_path"``.
+
+    Args:
+        keys: images to write.
+        reference_key: key whose source file (``meta["filename_or_obj"]``) defines the geometry.
+        output_dir: output folder (created).
+        suffix: file name suffix.
+        enabled: ``False`` turns writing off (the transform passes data through).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        reference_key: str = "target",
+        output_dir: str = "./outputs",
+        suffix: str = "recon",
+        enabled: bool = True,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.reference_key, self.output_dir, self.suffix, self.enabled = reference_key, output_dir, suffix, enabled
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        import nibabel as nib
+        import numpy as np
+
+        d = dict(data)
+        if not self.enabled:
+            return d
+        ref = d[self.reference_key]
+        source = getattr(ref, "meta", {}).get("filename_or_obj") if hasattr(ref, "meta") else None
+        if not source:
+            raise ValueError(
+                f"SaveReconstructiond needs the source file of {self.reference_key!r} (load it with LoadImaged "
+                "so that its metadata is kept)."
+            )
+        src = nib.load(source)
+        case = str(d.get("case_id", "case"))
+        contrast = str(d.get(f"{self.reference_key}_contrast", self.reference_key))
+        for k in self.key_iterator(d):
+            arr = torch.as_tensor(d[k]).detach().cpu().float().numpy()[0]
+            if arr.shape != src.shape[: arr.ndim]:
+                raise ValueError(
+                    f"{k!r} has shape {arr.shape} but the source {source!r} has {src.shape}; move the slice axis back first."
+                )
+            header = src.header.copy()
+            header.set_data_dtype(np.float32)
+            img = nib.Nifti1Image(arr.astype(np.float32), src.affine, header=header)
+            img.header.set_slope_inter(1.0, 0.0)
+            out = Path(self.output_dir) / case / f"{contrast}_{self.suffix}.nii.gz"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nib.save(img, out)
+            d[f"{k}_path"] = str(out)
+        return d
