@@ -166,3 +166,14 @@ def test_bad_arguments_are_rejected():
         truncation_mask((8, 8), 0.5)
     with pytest.raises(ValueError, match="smaller grid"):
         kspace_zero_pad(torch.zeros(1, 8, 8, dtype=torch.complex64), (4, 4))
+
+
+def test_fft2c_matches_monai_reconstruction_layout():
+    """Where we meet monai.apps.reconstruction: its centred FFT on the (..., 2) layout equals ours."""
+    from monai.networks.blocks.fft_utils_t import fftn_centered_t, ifftn_centered_t
+
+    x = _rand_complex(1, 2, 12, 17, seed=8)
+    k_monai = fftn_centered_t(complex_to_real_last(x), spatial_dims=2, is_complex=True)
+    assert torch.allclose(real_last_to_complex(k_monai), fft2c(x), atol=1e-12)
+    back = ifftn_centered_t(k_monai, spatial_dims=2, is_complex=True)
+    assert torch.allclose(real_last_to_complex(back), x, atol=1e-12)
