@@ -3,10 +3,12 @@ MONAI BasicUNet vs MC-CDic, both trained with the same budget (same epochs, batc
 and schedule; see ``runs/*.cmd``).
 
     python benchmarks/quality.py --mc_cdic bundles/mc_cdic_recon/models/model.pt \
-        --unet runs/unet_baseline_4x/model.pt --acceleration 4 --out benchmarks/results/quality_4x.md
+        --unet runs/unet_baseline_4x/model.pt --unet_residual runs/unet_residual_baseline_4x/model.pt \
+        --acceleration 4 --out benchmarks/results/quality_4x.md
 
 Both models are evaluated with ``bundles/mc_cdic_recon/configs/evaluate.json`` (the baseline with the
-``benchmarks/unet_baseline.json`` override: BasicUNet, input = zero-filled target only). Metrics are
+``benchmarks/unet_baseline.json`` / ``unet_residual_baseline.json`` overrides: BasicUNet, plain or with a
+global residual, input = zero-filled target only). Metrics are
 fastMRI's PSNR / SSIM / NMSE per volume, mean over the test cases.
 """
 
@@ -33,6 +35,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mc_cdic", required=True, help="MC-CDic checkpoint (small preset)")
     p.add_argument("--unet", required=True, help="BasicUNet baseline checkpoint")
+    p.add_argument("--unet_residual", default=None, help="residual BasicUNet baseline checkpoint (optional)")
     p.add_argument("--acceleration", type=float, default=4)
     p.add_argument("--out", default=None, help="write the markdown table here")
     args = p.parse_args()
@@ -44,9 +47,18 @@ def main() -> None:
             args.acceleration,
             Path(tmp) / "unet",
         )
+        ur = None
+        if args.unet_residual:
+            ur = _evaluate(
+                [str(CFG / "evaluate.json"), str(ROOT / "benchmarks" / "unet_residual_baseline.json")],
+                args.unet_residual,
+                args.acceleration,
+                Path(tmp) / "unet_residual",
+            )
     rows = [
         ("zero-filled", mc["psnr_input"], mc["ssim_input"], mc["nmse_input"]),
         ("BasicUNet (target only)", un["psnr"], un["ssim"], un["nmse"]),
+        *([("BasicUNet + global residual (target only)", ur["psnr"], ur["ssim"], ur["nmse"])] if ur else []),
         ("MC-CDic small (target + T1 reference)", mc["psnr"], mc["ssim"], mc["nmse"]),
     ]
     lines = [
@@ -57,7 +69,8 @@ def main() -> None:
         "|---|---|---|---|",
         *(f"| {n} | {a:.2f} | {b:.4f} | {c:.5f} |" for n, a, b, c in rows),
         "",
-        f"MC-CDic - zero-filled: {mc['psnr'] - mc['psnr_input']:+.2f} dB; MC-CDic - BasicUNet: {mc['psnr'] - un['psnr']:+.2f} dB.",
+        f"MC-CDic - zero-filled: {mc['psnr'] - mc['psnr_input']:+.2f} dB; MC-CDic - BasicUNet: {mc['psnr'] - un['psnr']:+.2f} dB"
+        + (f"; MC-CDic - residual BasicUNet: {mc['psnr'] - ur['psnr']:+.2f} dB." if ur else "."),
     ]
     text = "\n".join(lines) + "\n"
     print(text)

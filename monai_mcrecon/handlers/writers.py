@@ -4,7 +4,6 @@ one figure per case (degraded input | restoration | truth | error)."""
 from __future__ import annotations
 
 import csv
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -141,6 +140,6 @@ class ReconstructionFigureWriter:
                 ax.set_title(title)
                 ax.axis("off")
             fig.suptitle(case)
-            fig.tight_layout()
+            fig.tight_layout(rect=(0, 0, 1, 0.93))
             fig.savefig(os.path.join(self.output_dir, f"{case}.png"), dpi=80)
             plt.close(fig)

@@ -126,3 +126,16 @@ def test_power_iteration_estimate_grows_with_iterations_in_float32():
     assert estimates[-1].dtype == torch.float32 and estimates[-1].ndim == 0
     assert all(b >= a * (1 - 1e-5) for a, b in zip(estimates, estimates[1:]))
     assert estimates[-1] > 1.5 * estimates[0]
+
+
+def test_global_residual_adds_the_degraded_channel():
+    from monai_mcrecon.networks.blocks import GlobalResidual
+
+    net = torch.nn.Conv2d(2, 1, 1, bias=False)
+    torch.nn.init.zeros_(net.weight)
+    x = torch.rand(2, 2, 5, 6)
+    assert torch.equal(GlobalResidual(net)(x), x[:, :1])
+    torch.nn.init.ones_(net.weight)
+    assert torch.allclose(GlobalResidual(net)(x), x[:, :1] + x.sum(1, keepdim=True))
+    with pytest.raises(ValueError, match="differ"):
+        GlobalResidual(torch.nn.Conv2d(2, 2, 1), input_channels=0)(x)
