@@ -13,6 +13,7 @@ every key (:func:`paired_augmentation`). For ``monai.apps.reconstruction`` inter
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+import json
 from pathlib import Path
 
 import torch
@@ -47,6 +48,7 @@ __all__ = [
     "MoveSliceAxisd",
     "ComplexToRealLastd",
     "SaveReconstructiond",
+    "PrepareSRInputd",
     "paired_augmentation",
 ]
 
@@ -275,6 +277,10 @@ class SaveReconstructiond(MapTransform):
         output_dir: output folder (created).
         suffix: file name suffix.
         enabled: ``False`` turns writing off (the transform passes data through).
+        contrast_key: key holding the contrast name used in the file name (default
+            ``"{reference_key}_contrast"``, e.g. ``"target_contrast"``).
+        info_key: key of a dict describing how the result was made (e.g. which input path a
+            super-resolution took); written beside the image as ``<contrast>_<suffix>.json``.
     """
 
     def __init__(
@@ -284,10 +290,14 @@ class SaveReconstructiond(MapTransform):
         output_dir: str = "./outputs",
         suffix: str = "recon",
         enabled: bool = True,
+        contrast_key: str | None = None,
+        info_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.reference_key, self.output_dir, self.suffix, self.enabled = reference_key, output_dir, suffix, enabled
+        self.contrast_key = contrast_key or f"{reference_key}_contrast"
+        self.info_key = info_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         import nibabel as nib
@@ -305,7 +315,7 @@ class SaveReconstructiond(MapTransform):
             )
         src = nib.load(source)
         case = str(d.get("case_id", "case"))
-        contrast = str(d.get(f"{self.reference_key}_contrast", self.reference_key))
+        contrast = str(d.get(self.contrast_key, self.reference_key))
         for k in self.key_iterator(d):
             arr = torch.as_tensor(d[k]).detach().cpu().float().numpy()[0]
             if arr.shape != src.shape[: arr.ndim]:
@@ -320,4 +330,85 @@ class SaveReconstructiond(MapTransform):
             out.parent.mkdir(parents=True, exist_ok=True)
             nib.save(img, out)
             d[f"{k}_path"] = str(out)
+            if self.info_key and self.info_key in d:
+                info = {"file": out.name, "geometry_from": str(source), **dict(d[self.info_key])}
+                out.with_name(out.name.replace(".nii.gz", ".json")).write_text(json.dumps(info, indent=2) + "\n")
+        return d
+
+
+class PrepareSRInputd(MapTransform):
+    """Build the super-resolution input (``output_key``) from a target that is either on the
+    reference's (HR) grid or on a genuinely low-resolution (LR) grid, and record which path was
+    taken under ``info_key``.
+
+    * LR grid (fewer rows / columns than the reference in the last two axes): the target's
+      centred k-space is zero-padded onto the reference grid (:func:`~monai_mcrecon.kspace.kspace_zero_pad`)
+      and back-transformed: the HR-grid input the network was trained on.
+    * HR grid and ``simulate=True``: the LR acquisition is simulated by k-space truncation by
+      ``scale`` (:class:`~monai_mcrecon.transforms.array.KspaceTruncate`, ``grid="hr"``).
+    * HR grid and ``simulate=False``: the target is used as it is (already degraded).
+
+    Arrays are channel-first with the in-plane axes last (move the slice axis first).
+
+    Raises:
+        ValueError: the target is larger than the reference in-plane, or the slice counts differ.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "target",
+        reference_key: str = "reference",
+        scale: float = 2.0,
+        simulate: bool = True,
+        output: str = "magnitude",
+        output_key: str = "degraded",
+        info_key: str = "sr_input",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.reference_key, self.scale, self.simulate = reference_key, scale, simulate
+        self.output_key, self.info_key = output_key, info_key
+        self.truncate = KspaceTruncate(scale, "hr", output)
+        self.output = output
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        from monai_mcrecon.kspace import fft2c, kspace_to_image, kspace_zero_pad
+
+        d = dict(data)
+        ref_shape = tuple(d[self.reference_key].shape)
+        for k in self.key_iterator(d):
+            img = torch.as_tensor(d[k])
+            shape = tuple(img.shape)
+            case = d.get("case_id", "?")
+            if shape[:-2] != ref_shape[:-2] or shape[-2] > ref_shape[-2] or shape[-1] > ref_shape[-1]:
+                raise ValueError(
+                    f"Case {case!r}: target {shape} cannot be brought onto the reference grid {ref_shape}; "
+                    "an LR target needs the same number of slices and no more rows / columns than the reference."
+                )
+            if shape[-2:] != ref_shape[-2:]:
+                kspace = kspace_zero_pad(fft2c(img), ref_shape[-2:])
+                d[self.output_key] = kspace_to_image(kspace, "magnitude").to(torch.float32)
+                d[self.info_key] = {
+                    "input_grid": "lr",
+                    "path": "LR-grid target zero-padded in k-space onto the reference grid",
+                    "target_shape": list(shape[-2:]),
+                    "output_shape": list(ref_shape[-2:]),
+                    "effective_scale": [ref_shape[-2] / shape[-2], ref_shape[-1] / shape[-1]],
+                }
+            elif self.simulate:
+                d[self.output_key], _ = self.truncate(img)
+                d[self.info_key] = {
+                    "input_grid": "hr",
+                    "path": f"HR-grid target, low resolution simulated by k-space truncation x{self.scale:g}",
+                    "target_shape": list(shape[-2:]),
+                    "scale": self.scale,
+                    "degraded_output": self.output,
+                }
+            else:
+                d[self.output_key] = img
+                d[self.info_key] = {
+                    "input_grid": "hr",
+                    "path": "HR-grid target used as given (already low resolution)",
+                    "target_shape": list(shape[-2:]),
+                }
         return d

@@ -414,3 +414,37 @@ def test_save_reconstruction_rejects_moved_axis_and_missing_meta(tmp_path):
         SaveReconstructiond(keys="pred", output_dir=str(tmp_path / "o"))({"target": torch.zeros(1, 2, 2), "pred": torch.zeros(1, 2, 2)})
     d_off = SaveReconstructiond(keys="pred", output_dir=str(tmp_path / "o"), enabled=False)(d)
     assert "pred_path" not in d_off and not (tmp_path / "o").exists()
+
+
+class TestPrepareSRInputd:
+    def _hr(self):
+        g = torch.Generator().manual_seed(3)
+        return torch.rand(1, 2, 24, 30, generator=g, dtype=torch.float64)
+
+    def test_lr_grid_target_is_zero_padded_to_the_hr_input(self):
+        from monai_mcrecon.kspace import truncate_image
+        from monai_mcrecon.transforms import PrepareSRInputd
+
+        hr = self._hr()
+        _, lr_complex = truncate_image(hr, 2, grid="lr", output="complex")
+        _, hr_input = truncate_image(hr, 2, grid="hr", output="magnitude")
+        out = PrepareSRInputd(scale=2)({"target": lr_complex, "reference": hr})
+        assert out["sr_input"]["input_grid"] == "lr" and out["sr_input"]["output_shape"] == [24, 30]
+        assert torch.allclose(out["degraded"].double(), hr_input, atol=1e-6)
+
+    def test_hr_grid_target_simulates_truncation_or_passes_through(self):
+        from monai_mcrecon.kspace import truncate_image
+        from monai_mcrecon.transforms import PrepareSRInputd
+
+        hr = self._hr()
+        out = PrepareSRInputd(scale=2)({"target": hr, "reference": hr})
+        assert out["sr_input"]["input_grid"] == "hr"
+        assert torch.allclose(out["degraded"].double(), truncate_image(hr, 2)[1], atol=1e-6)
+        same = PrepareSRInputd(scale=2, simulate=False)({"target": hr, "reference": hr})
+        assert torch.equal(same["degraded"], hr)
+
+    def test_target_larger_than_reference_is_rejected(self):
+        from monai_mcrecon.transforms import PrepareSRInputd
+
+        with pytest.raises(ValueError, match="cannot be brought onto the reference grid"):
+            PrepareSRInputd()({"target": torch.rand(1, 2, 30, 30), "reference": torch.rand(1, 2, 24, 30)})
