@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BUNDLES_DIR", "bundle_dir"]
+__all__ = ["BUNDLES_DIR", "bundle_dir", "write_run_info"]
 
 BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
 
@@ -23,4 +23,15 @@ def bundle_dir(name: str) -> str:
             f"Bundle {name!r} not found under {str(BUNDLES_DIR)!r} (available: {available}); "
             "pass --bundle_root <folder of the bundle> when running a copied bundle."
         )
+    return str(path)
+
+
+def write_run_info(output_dir: str, info: dict, filename: str = "training_info.json") -> str:
+    """Record how a model is trained (loss, feature extractor, preset, degradation) next to its
+    checkpoints, so that a checkpoint can always be traced back to its recipe. Returns the path."""
+    import json
+
+    path = Path(output_dir) / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2, default=str) + "\n")
     return str(path)

@@ -1,3 +1,6 @@
 """One file per model, named after the paper's model."""
 
+from .clgnet import CLGNet
 from .mc_cdic import MCCDic
+
+__all__ = ["CLGNet", "MCCDic"]
