@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--mc_cdic", required=True, help="MC-CDic checkpoint (small preset)")
     p.add_argument("--unet", required=True, help="BasicUNet baseline checkpoint")
     p.add_argument("--unet_residual", default=None, help="residual BasicUNet baseline checkpoint (optional)")
+    p.add_argument("--clgnet", default=None, help="CLGNet small checkpoint (optional, clgnet_recon bundle)")
     p.add_argument("--acceleration", type=float, default=4)
     p.add_argument("--out", default=None, help="write the markdown table here")
     args = p.parse_args()
@@ -55,10 +56,20 @@ def main() -> None:
                 args.acceleration,
                 Path(tmp) / "unet_residual",
             )
+        cl = None
+        if args.clgnet:
+            cl = _evaluate(
+                [str(ROOT / "bundles" / "clgnet_recon" / "configs" / "evaluate.json")],
+                args.clgnet,
+                args.acceleration,
+                Path(tmp) / "clgnet",
+                preset="small",
+            )
     rows = [
         ("zero-filled", mc["psnr_input"], mc["ssim_input"], mc["nmse_input"]),
         ("BasicUNet (target only)", un["psnr"], un["ssim"], un["nmse"]),
         *([("BasicUNet + global residual (target only)", ur["psnr"], ur["ssim"], ur["nmse"])] if ur else []),
+        *([("CLGNet small, reconstructed (target only)", cl["psnr"], cl["ssim"], cl["nmse"])] if cl else []),
         ("MC-CDic small (target + T1 reference)", mc["psnr"], mc["ssim"], mc["nmse"]),
     ]
     lines = [
