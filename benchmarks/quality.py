@@ -4,6 +4,7 @@ and schedule; see ``runs/*.cmd``).
 
     python benchmarks/quality.py --mc_cdic bundles/mc_cdic_recon/models/model.pt \
         --unet runs/unet_baseline_4x/model.pt --unet_residual runs/unet_residual_baseline_4x/model.pt \
+        --clgnet bundles/clgnet_recon/models/model.pt \
         --acceleration 4 --out benchmarks/results/quality_4x.md
 
 Both models are evaluated with ``bundles/mc_cdic_recon/configs/evaluate.json`` (the baseline with the

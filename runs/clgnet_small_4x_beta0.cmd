@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/clgnet_recon/configs/train.json --logging_file bundles/clgnet_recon/configs/logging.conf --preset small --max_epochs 100 --val_interval 10 --output_dir runs/clgnet_small_4x_beta0 --beta 0
