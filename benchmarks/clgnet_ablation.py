@@ -13,11 +13,9 @@ A ``:nofourier`` suffix builds the network without its Fourier branch (as it was
 from __future__ import annotations
 
 import argparse
-import csv
-import tempfile
 from pathlib import Path
 
-from monai.bundle import run
+from common import bundle_mean, emit, metrics_table
 
 CFG = Path(__file__).resolve().parents[1] / "bundles" / "clgnet_recon" / "configs" / "evaluate.json"
 
@@ -33,26 +31,15 @@ def main() -> None:
         label, ckpt = spec.rsplit("=", 1)
         fourier = not ckpt.endswith(":nofourier")
         ckpt = ckpt.removesuffix(":nofourier")
-        with tempfile.TemporaryDirectory() as tmp:
-            overrides = {} if fourier else {"network_def#fourier": False}
-            run(config_file=str(CFG), ckpt_path=ckpt, acceleration=args.acceleration, preset="small", output_dir=tmp, save_nifti=False, **overrides)
-            mean = next(r for r in csv.DictReader(open(Path(tmp) / "metrics.csv")) if r["case_id"] == "mean")
-        zero_filled = (float(mean["psnr_input"]), float(mean["ssim_input"]), float(mean["nmse_input"]))
-        rows.append((label, float(mean["psnr"]), float(mean["ssim"]), float(mean["nmse"])))
-    lines = [
+        overrides = {} if fourier else {"network_def#fourier": False}
+        mean = bundle_mean(str(CFG), ckpt_path=ckpt, acceleration=args.acceleration, preset="small", **overrides)
+        zero_filled = ("zero-filled input", mean["psnr_input"], mean["ssim_input"], mean["nmse_input"])
+        rows.append((label, mean["psnr"], mean["ssim"], mean["nmse"]))
+    caption = (
         f"CLGNet small (reconstructed), embedded sample test split, T2, MC-CDic column mask {args.acceleration:g}x, "
-        "fastMRI metrics per volume, mean over cases; same budget for every variant.",
-        "",
-        "| variant | PSNR (dB) | SSIM | NMSE |",
-        "|---|---|---|---|",
-        f"| zero-filled input | {zero_filled[0]:.2f} | {zero_filled[1]:.4f} | {zero_filled[2]:.5f} |",
-        *(f"| {n} | {a:.2f} | {b:.4f} | {c:.5f} |" for n, a, b, c in rows),
-    ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        "fastMRI metrics per volume, mean over cases; same budget for every variant."
+    )
+    emit(metrics_table(caption, [zero_filled, *rows], first="variant"), args.out)
 
 
 if __name__ == "__main__":

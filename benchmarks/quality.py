@@ -16,20 +16,16 @@ fastMRI's PSNR / SSIM / NMSE per volume, mean over the test cases.
 from __future__ import annotations
 
 import argparse
-import csv
-import tempfile
 from pathlib import Path
 
-from monai.bundle import run
+from common import bundle_mean, emit, metrics_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "mc_cdic_recon" / "configs"
 
 
-def _evaluate(config_files: list[str], ckpt: str, acceleration: float, out: Path, **overrides) -> dict[str, float]:
-    run(config_file=config_files, ckpt_path=ckpt, acceleration=acceleration, output_dir=str(out), save_nifti=False, **overrides)
-    mean = next(r for r in csv.DictReader(open(out / "metrics.csv")) if r["case_id"] == "mean")
-    return {k: float(v) for k, v in mean.items() if k != "case_id"}
+def _evaluate(config_files: list[str], ckpt: str, acceleration: float, **overrides) -> dict[str, float]:
+    return bundle_mean(config_files, ckpt_path=ckpt, acceleration=acceleration, **overrides)
 
 
 def main() -> None:
@@ -41,31 +37,15 @@ def main() -> None:
     p.add_argument("--acceleration", type=float, default=4)
     p.add_argument("--out", default=None, help="write the markdown table here")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        mc = _evaluate([str(CFG / "evaluate.json")], args.mc_cdic, args.acceleration, Path(tmp) / "mc", preset="small")
-        un = _evaluate(
-            [str(CFG / "evaluate.json"), str(ROOT / "benchmarks" / "unet_baseline.json")],
-            args.unet,
-            args.acceleration,
-            Path(tmp) / "unet",
-        )
-        ur = None
-        if args.unet_residual:
-            ur = _evaluate(
-                [str(CFG / "evaluate.json"), str(ROOT / "benchmarks" / "unet_residual_baseline.json")],
-                args.unet_residual,
-                args.acceleration,
-                Path(tmp) / "unet_residual",
-            )
-        cl = None
-        if args.clgnet:
-            cl = _evaluate(
-                [str(ROOT / "bundles" / "clgnet_recon" / "configs" / "evaluate.json")],
-                args.clgnet,
-                args.acceleration,
-                Path(tmp) / "clgnet",
-                preset="small",
-            )
+    mc = _evaluate([str(CFG / "evaluate.json")], args.mc_cdic, args.acceleration, preset="small")
+    un = _evaluate([str(CFG / "evaluate.json"), str(ROOT / "benchmarks" / "unet_baseline.json")], args.unet, args.acceleration)
+    ur = cl = None
+    if args.unet_residual:
+        residual = [str(CFG / "evaluate.json"), str(ROOT / "benchmarks" / "unet_residual_baseline.json")]
+        ur = _evaluate(residual, args.unet_residual, args.acceleration)
+    if args.clgnet:
+        clgnet = [str(ROOT / "bundles" / "clgnet_recon" / "configs" / "evaluate.json")]
+        cl = _evaluate(clgnet, args.clgnet, args.acceleration, preset="small")
     rows = [
         ("zero-filled", mc["psnr_input"], mc["ssim_input"], mc["nmse_input"]),
         ("BasicUNet (target only)", un["psnr"], un["ssim"], un["nmse"]),
@@ -73,22 +53,17 @@ def main() -> None:
         *([("CLGNet small, reconstructed (target only)", cl["psnr"], cl["ssim"], cl["nmse"])] if cl else []),
         ("MC-CDic small (target + T1 reference)", mc["psnr"], mc["ssim"], mc["nmse"]),
     ]
-    lines = [
+    caption = (
         f"Embedded sample, test split (icbm_test_a, icbm_test_b; 32 slices), T2 target, T1 reference, "
-        f"MC-CDic column mask {args.acceleration:g}x, fastMRI metrics per volume, mean over cases.",
-        "",
-        "| method | PSNR (dB) | SSIM | NMSE |",
-        "|---|---|---|---|",
-        *(f"| {n} | {a:.2f} | {b:.4f} | {c:.5f} |" for n, a, b, c in rows),
+        f"MC-CDic column mask {args.acceleration:g}x, fastMRI metrics per volume, mean over cases."
+    )
+    lines = [
+        *metrics_table(caption, rows),
         "",
         f"MC-CDic - zero-filled: {mc['psnr'] - mc['psnr_input']:+.2f} dB; MC-CDic - BasicUNet: {mc['psnr'] - un['psnr']:+.2f} dB"
         + (f"; MC-CDic - residual BasicUNet: {mc['psnr'] - ur['psnr']:+.2f} dB." if ur else "."),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,12 @@ bundle), mean over the test cases.
 from __future__ import annotations
 
 import argparse
-import csv
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.bundle import run
+from common import bundle_mean, emit, metrics_table
 from monai.transforms import LoadImage
 
 from monai_mcrecon.data import sample_datalist
@@ -68,10 +66,8 @@ def classical(scale: float) -> dict[str, tuple[float, float, float]]:
 
 
 def mc_cdic(ckpt: str, scale: float) -> tuple[float, float, float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        run(config_file=str(CFG / "evaluate.json"), ckpt_path=ckpt, scale=scale, output_dir=tmp, save_nifti=False)
-        mean = next(r for r in csv.DictReader(open(Path(tmp) / "metrics.csv")) if r["case_id"] == "mean")
-    return float(mean["psnr"]), float(mean["ssim"]), float(mean["nmse"]), float(mean["psnr_input"])
+    mean = bundle_mean(str(CFG / "evaluate.json"), ckpt_path=ckpt, scale=scale)
+    return mean["psnr"], mean["ssim"], mean["nmse"], mean["psnr_input"]
 
 
 def main() -> None:
@@ -86,22 +82,15 @@ def main() -> None:
         # the bundle's own zero-padded baseline must agree with this script's
         assert abs(zp_psnr - rows["k-space zero-padding"][0]) < 1e-3, (zp_psnr, rows)
         rows["MC-CDic small (target + T1 reference)"] = tuple(scores)
-    lines = [
+    caption = (
         f"Embedded sample, test split (32 slices), T2 target, T1 reference, SR x{args.scale:g}, "
-        "fastMRI metrics per volume, mean over cases.",
-        "",
-        "| method | PSNR (dB) | SSIM | NMSE |",
-        "|---|---|---|---|",
-        *(f"| {name} | {a:.2f} | {b:.4f} | {c:.5f} |" for name, (a, b, c) in rows.items()),
-    ]
+        "fastMRI metrics per volume, mean over cases."
+    )
+    lines = metrics_table(caption, [(name, *scores) for name, scores in rows.items()])
     if args.mc_cdic:
         gain = rows["MC-CDic small (target + T1 reference)"][0] - rows["k-space zero-padding"][0]
         lines += ["", f"MC-CDic - k-space zero-padding: {gain:+.2f} dB."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":
