@@ -37,3 +37,30 @@ def emit(lines: Sequence[str], out: str | None) -> None:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
+
+
+def save_bar_figure(rows: Sequence[tuple[str, float, float, float]], path: str | Path, title: str) -> None:
+    """Horizontal bars of PSNR (left) and SSIM (right) per method, written to ``path``; classical
+    baselines (zero-filled, k-space zero-padding, bicubic) in grey, learned models in blue."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r[0] for r in rows][::-1]
+    psnr = [r[1] for r in rows][::-1]
+    ssim = [r[2] for r in rows][::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(rows) + 1.4), sharey=True)
+    for ax, values, label, fmt in ((axes[0], psnr, "PSNR (dB)", "{:.2f}"), (axes[1], ssim, "SSIM", "{:.4f}")):
+        bars = ax.barh(names, values, color=["#8c8c8c" if n.startswith(("zero-filled", "k-space", "bicubic")) else "#3b75af" for n in names])
+        lo = min(values)
+        ax.set_xlim(lo - (max(values) - lo) * 0.25 - 1e-3, max(values) + (max(values) - lo) * 0.25 + 1e-3)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2, fontsize=8)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"figure: {path}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import bundle_mean, emit, metrics_table
+from common import bundle_mean, emit, metrics_table, save_bar_figure
 from monai.transforms import LoadImage
 
 from monai_mcrecon.data import sample_datalist
@@ -91,6 +91,10 @@ def main() -> None:
         gain = rows["MC-CDic small (target + T1 reference)"][0] - rows["k-space zero-padding"][0]
         lines += ["", f"MC-CDic - k-space zero-padding: {gain:+.2f} dB."]
     emit(lines, args.out)
+    if args.out:
+        figure_rows = [(name, *scores) for name, scores in rows.items()]
+        title = f"Guided super-resolution x{args.scale:g}, embedded sample test split"
+        save_bar_figure(figure_rows, Path(args.out).with_suffix(".png"), title)
 
 
 if __name__ == "__main__":

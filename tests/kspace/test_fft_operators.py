@@ -177,3 +177,25 @@ def test_fft2c_matches_monai_reconstruction_layout():
     assert torch.allclose(real_last_to_complex(k_monai), fft2c(x), atol=1e-12)
     back = ifftn_centered_t(k_monai, spatial_dims=2, is_complex=True)
     assert torch.allclose(real_last_to_complex(back), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("output", ["complex", "real_irfft"])
+def test_infer_sampling_mask_recovers_the_mask_of_a_zero_filled_image(output):
+    from monai_mcrecon.kspace import create_mask_func, infer_sampling_mask, undersample_image
+
+    image = torch.rand(3, 1, 32, 40, generator=torch.Generator().manual_seed(0))
+    mask = create_mask_func("random", 4, center_fraction=0.08)((32, 40), seed=1).mask
+    _, zero_filled = undersample_image(image, mask, output=output)
+    inferred = infer_sampling_mask(fft2c(zero_filled))
+    assert inferred.shape == (3, 1, 32, 40)
+    columns = inferred.amax(dim=(0, 1, 2))
+    if output == "complex":
+        torch.testing.assert_close(columns, mask.reshape(-1).float())
+    else:  # release convention: the half spectrum mirrored, a conjugate-symmetric mask
+        assert torch.equal(columns[1:], columns[1:].flip(0))
+        assert 0.15 < columns.mean() < 0.35
+    # every row of a column mask is the same
+    assert torch.equal(inferred, inferred[..., :1, :].expand_as(inferred))
+    # a dense k-space (a zero-filled magnitude) is read as almost fully acquired
+    dense = infer_sampling_mask(fft2c(undersample_image(image, mask, output="magnitude")[1]))
+    assert dense.mean() > 0.9

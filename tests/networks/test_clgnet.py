@@ -295,3 +295,48 @@ def test_gradients_flow_through_dc(complex_net):
     complex_net.zero_grad()
     complex_net(complex_to_channels(zero_filled), mask=mask).square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in complex_net.parameters())
+
+
+# ------------------------------------------------------------------ DC with the mask read off the input
+
+
+def real_acquisition(b: int = 2, h: int = 16, w: int = 29):
+    """A real image, a fixed column mask and the release-convention ("real_irfft") zero-filled image."""
+    from monai_mcrecon.kspace import create_mask_func, undersample_image
+
+    image = torch.rand(b, 1, h, w, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    mask = create_mask_func("mc_cdic", 4)((h, w), seed=42).mask.double()
+    _, zero_filled = undersample_image(image, mask, output="real_irfft")
+    return image, mask, zero_filled
+
+
+@pytest.mark.parametrize("in_channels", [1, 2])
+def test_mask_from_input_makes_dc_exact_without_a_mask(in_channels):
+    from monai_mcrecon.kspace import infer_sampling_mask, undersample_image
+
+    torch.manual_seed(0)
+    net = CLGNet.from_preset("tiny", in_channels=in_channels, mask_from_input=True).double()
+    image, mask, zero_filled = real_acquisition()
+    if in_channels == 2:
+        zero_filled = complex_to_channels(undersample_image(image.to(torch.complex128), mask, output="complex")[1])
+    out = net(zero_filled)
+    as_image = out if in_channels == 1 else channels_to_complex(out)
+    measured = fft2c(zero_filled if in_channels == 1 else channels_to_complex(zero_filled))
+    sampled = infer_sampling_mask(measured).bool()
+    assert 0.1 < sampled.double().mean() < 0.4  # undersampled, not everything
+    torch.testing.assert_close(fft2c(as_image)[sampled], measured[sampled], rtol=1e-9, atol=1e-9)
+    assert (fft2c(as_image)[~sampled]).abs().mean() > 1e-3  # the network fills the rest
+    if in_channels == 1:  # DC of a real estimate with a Hermitian mask stays real: the real part is exact
+        assert out.dtype == torch.float64 and (out < 0).any()
+
+
+def test_mask_from_input_refuses_a_magnitude_input():
+    net = CLGNet.from_preset("tiny", mask_from_input=True).double()
+    image, mask, _ = real_acquisition()
+    from monai_mcrecon.kspace import undersample_image
+
+    magnitude = undersample_image(image, mask, output="magnitude")[1]
+    with pytest.raises(ValueError, match="real_irfft"):
+        net(magnitude)
+    # without DC the option is inert
+    CLGNet.from_preset("tiny", mask_from_input=True, data_consistency=False).double()(magnitude)

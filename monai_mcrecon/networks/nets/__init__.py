@@ -2,5 +2,6 @@
 
 from .clgnet import CLGNet
 from .mc_cdic import MCCDic
+from .varnet import SingleCoilVarNet
 
-__all__ = ["CLGNet", "MCCDic"]
+__all__ = ["CLGNet", "MCCDic", "SingleCoilVarNet"]

@@ -28,7 +28,14 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from monai_mcrecon.kspace import channels_to_complex, complex_to_channels, data_consistency, fft2c, ifft2c
+from monai_mcrecon.kspace import (
+    channels_to_complex,
+    complex_to_channels,
+    data_consistency,
+    fft2c,
+    ifft2c,
+    infer_sampling_mask,
+)
 from monai_mcrecon.networks.blocks import SpatialFourierResidualBlock
 from monai_mcrecon.networks.presets import PresetMixin
 
@@ -54,6 +61,11 @@ class CLGNet(PresetMixin, nn.Module):
         data_consistency: apply hard data consistency when ``forward`` gets a ``mask``.
         reference_channels: extra fully sampled contrast channels concatenated at the input
             (project extension; 0 = single-contrast CLGNet).
+        mask_from_input: with ``data_consistency`` and no ``mask`` passed, read the mask and the
+            measurement off the zero-filled input (exact for complex or ``"real_irfft"`` zero-filled
+            inputs, an error for magnitude inputs); lets image-only pipelines such as the bundles
+            use DC (project extension). With ``in_channels=1`` the DC output is then the real part
+            (exact), not the magnitude.
 
     Data consistency needs the mask, so without a ``mask`` the output is the network's estimate
     alone (the bundles pass images only). ``K_meas`` is ``kspace`` when given, otherwise
@@ -88,6 +100,7 @@ class CLGNet(PresetMixin, nn.Module):
         fusion: str = "sum",
         data_consistency: bool = True,
         reference_channels: int = 0,
+        mask_from_input: bool = False,
     ) -> None:
         super().__init__()
         if in_channels < 1 or (in_channels > 1 and in_channels % 2):
@@ -99,6 +112,7 @@ class CLGNet(PresetMixin, nn.Module):
         self.in_channels = int(in_channels)
         self.reference_channels = int(reference_channels)
         self.data_consistency = bool(data_consistency)
+        self.mask_from_input = bool(mask_from_input)
         self.head = nn.Conv2d(self.in_channels + self.reference_channels, features, 3, padding=1)
         self.body = nn.Sequential(
             *(SpatialFourierResidualBlock(features, fusion=fusion, fourier=fourier) for _ in range(num_blocks))
@@ -133,9 +147,30 @@ class CLGNet(PresetMixin, nn.Module):
             )
         zero_filled = x[:, : self.in_channels]
         out = zero_filled + self.tail(self.body(self.head(x)))
+        if self.data_consistency and mask is None and self.mask_from_input:
+            kspace, mask = self.measurement_from_input(zero_filled)
         if self.data_consistency and mask is not None:
             out = self.apply_data_consistency(out, zero_filled, mask, kspace)
         return out
+
+    def measurement_from_input(self, zero_filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(K_meas, M)`` read off the zero-filled input (``mask_from_input=True``).
+
+        Exact when the input is a zero-filled *complex* image (``in_channels=2``) or a zero-filled
+        real image in the release convention (``degraded_output="real_irfft"``): their k-space is
+        exactly zero where nothing was acquired (:func:`monai_mcrecon.kspace.infer_sampling_mask`).
+        Raises ``ValueError`` for a zero-filled magnitude input, whose k-space is dense.
+        """
+        kspace = fft2c(zero_filled if self.in_channels == 1 else channels_to_complex(zero_filled))
+        mask = infer_sampling_mask(kspace)
+        density = float(mask.mean())
+        if density > 0.9:
+            raise ValueError(
+                f"mask_from_input=True found {density:.0%} of k-space acquired: the input is not a zero-filled "
+                "image with exactly-zero unacquired k-space (a magnitude image is not). Use "
+                "degraded_output='real_irfft' or 'complex' for the degraded input, or pass the mask to forward()."
+            )
+        return kspace, mask
 
     def apply_data_consistency(
         self,
@@ -157,5 +192,8 @@ class CLGNet(PresetMixin, nn.Module):
         k_pred = fft2c(as_image(image))
         mask = mask.to(device=k_pred.device, dtype=k_pred.real.dtype)
         result = ifft2c(data_consistency(k_pred, kspace.to(k_pred.dtype), mask))
-        out = result.abs() if magnitude else complex_to_channels(result)
+        if magnitude:  # a real zero-filled input (mask_from_input) keeps DC exact with the real part
+            out = result.real if self.mask_from_input else result.abs()
+        else:
+            out = complex_to_channels(result)
         return out.to(image.dtype)
