@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
+from monai_mcrecon.kspace.coils import sens_expand, sens_reduce
 from monai_mcrecon.kspace.fft import fft2c, ifft2c
 
 __all__ = [
@@ -32,6 +33,9 @@ __all__ = [
     "truncate_image",
     "data_consistency",
     "data_consistency_image",
+    "multicoil_forward_operator",
+    "multicoil_adjoint_operator",
+    "multicoil_data_consistency",
 ]
 
 OUTPUTS = ("magnitude", "complex", "real_irfft")
@@ -215,3 +219,80 @@ def data_consistency_image(
         raise ValueError("Data consistency is defined in the orthonormal convention; use 'complex' or 'magnitude'.")
     k = data_consistency(fft2c(image_pred), kspace_measured, mask, noise_lambda)
     return kspace_to_image(k, output)
+
+
+def multicoil_forward_operator(image: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """SENSE forward operator ``A x = M F S x`` (Pruessmann et al. 1999): ``k_c = M fft2c(S_c x)``.
+
+    Args:
+        image: complex image ``[..., 1, H, W]`` (or ``[H, W]``), broadcast against ``sens``.
+        sens: sensitivity maps ``[..., C, H, W]``.
+        mask: sampling mask broadcastable to ``[..., C, H, W]`` (the same for every coil).
+
+    Returns:
+        masked coil k-space ``[..., C, H, W]``.
+    """
+    return sens_expand(image, sens) * mask
+
+
+def multicoil_adjoint_operator(kspace: torch.Tensor, sens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Exact adjoint of :func:`multicoil_forward_operator`: ``A^H k = sum_c conj(S_c) F^H (M k_c)``.
+
+    ``<A x, k> = <x, A^H k>`` holds for any real mask (binary or weights).
+
+    Args:
+        kspace: coil k-space ``[..., C, H, W]``.
+        sens: sensitivity maps ``[..., C, H, W]``.
+        mask: real sampling mask broadcastable to ``[..., C, H, W]``.
+
+    Returns:
+        complex image ``[..., 1, H, W]``.
+    """
+    return sens_reduce(kspace * mask, sens)
+
+
+def multicoil_data_consistency(
+    pred: torch.Tensor,
+    kspace_measured: torch.Tensor,
+    mask: torch.Tensor,
+    sens: torch.Tensor | None,
+    noise_lambda: float | torch.Tensor | None = None,
+    pred_domain: str = "image",
+    output: str = "kspace",
+) -> torch.Tensor:
+    """Multi-coil data consistency: :func:`data_consistency` applied to every coil's k-space.
+
+    The prediction is taken to coil k-space, ``k_c = fft2c(S_c x)`` for an image (``pred_domain=
+    "image"``) or used as it is (``"kspace"``), and then, per coil, hard
+    (``k_c = (1 - M) k_c + M y_c``: every acquired sample equals the measurement exactly) or soft
+    (``noise_lambda``) data consistency as in :func:`data_consistency`.
+
+    Args:
+        pred: the network estimate: a combined complex image ``[..., 1, H, W]`` (broadcast against
+            ``sens``) or coil k-space ``[..., C, H, W]``, see ``pred_domain``.
+        kspace_measured: measured (zero-filled) coil k-space ``[..., C, H, W]``.
+        mask: sampling mask broadcastable to ``[..., C, H, W]``.
+        sens: sensitivity maps ``[..., C, H, W]``; needed for ``pred_domain="image"`` or
+            ``output="image"``, may be ``None`` otherwise.
+        noise_lambda: ``None`` for hard data consistency, else the soft weight ``lambda``.
+        pred_domain: ``"image"`` or ``"kspace"``.
+        output: ``"kspace"``: the corrected coil k-space ``[..., C, H, W]``; ``"image"``: its
+            sensitivity-weighted combination ``sum_c conj(S_c) ifft2c(k_c)``, ``[..., 1, H, W]``
+            (re-expanding that image does not reproduce the measurement exactly unless the data
+            are consistent with ``sens``).
+
+    Returns:
+        coil k-space or combined image, see ``output``.
+
+    Raises:
+        ValueError: unknown ``pred_domain`` / ``output``, or ``sens`` missing where it is needed.
+    """
+    if pred_domain not in ("image", "kspace"):
+        raise ValueError(f"pred_domain must be 'image' or 'kspace', got {pred_domain!r}.")
+    if output not in ("kspace", "image"):
+        raise ValueError(f"output must be 'kspace' or 'image', got {output!r}.")
+    if sens is None and (pred_domain == "image" or output == "image"):
+        raise ValueError("sens is required for pred_domain='image' or output='image'.")
+    kspace_pred = sens_expand(pred, sens) if pred_domain == "image" else pred
+    kspace = data_consistency(kspace_pred, kspace_measured, mask, noise_lambda)
+    return sens_reduce(kspace, sens) if output == "image" else kspace
