@@ -1,6 +1,16 @@
 """Data: the embedded sample, datalists and slice datasets."""
 
 from monai_mcrecon.data.datalist import NIFTI_SUFFIXES, build_datalist, check_contrasts, load_datalist
+from monai_mcrecon.data.dicom import (
+    DEFAULT_SERIES_DESCRIPTION,
+    LPS_TO_RAS,
+    SeriesGeometry,
+    list_dicom_series,
+    make_test_series,
+    read_dicom_series,
+    save_nifti_like,
+    write_dicom_series,
+)
 from monai_mcrecon.data.fastmri_h5 import (
     ISMRMRD_NAMESPACE,
     FastMRISliceDataset,
@@ -12,18 +22,26 @@ from monai_mcrecon.data.sample import SAMPLE_DIR, SPLITS, sample_datalist, sampl
 from monai_mcrecon.data.slices import VolumeSliceDataset
 
 __all__ = [
+    "DEFAULT_SERIES_DESCRIPTION",
     "FastMRISliceDataset",
     "FastMRIVolume",
     "ISMRMRD_NAMESPACE",
+    "LPS_TO_RAS",
     "NIFTI_SUFFIXES",
     "SAMPLE_DIR",
     "SPLITS",
+    "SeriesGeometry",
     "VolumeSliceDataset",
     "build_datalist",
     "check_contrasts",
+    "list_dicom_series",
     "load_datalist",
+    "make_test_series",
     "parse_ismrmrd_header",
+    "read_dicom_series",
     "sample_datalist",
     "sample_datalist_file",
+    "save_nifti_like",
+    "write_dicom_series",
     "write_fastmri_h5",
 ]

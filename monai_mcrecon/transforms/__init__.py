@@ -15,6 +15,7 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
+from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
 
 __all__ = [
     "CheckFinite",
@@ -28,6 +29,9 @@ __all__ = [
     "MoveSliceAxis",
     "MoveSliceAxisd",
     "PrepareSRInputd",
+    "REGISTRATION_MODES",
+    "RegisterReference",
+    "RegisterReferenced",
     "RestoreIntensityd",
     "SaveReconstructiond",
     "ScaleIntensityRecord",
