@@ -1,0 +1,260 @@
+"""The ``monai-mcrecon`` command (also ``python -m monai_mcrecon``).
+
+Subcommands:
+
+* ``reconstruct``: undersampled target (+ reference contrast) -> reconstructed volume.
+* ``super-resolve``: low-resolution target (+ reference contrast) -> super-resolved volume.
+* ``simulate``: a retrospective study (degraded inputs and truth) from a fully sampled volume.
+* ``evaluate``: fastMRI PSNR / SSIM / NMSE table and a comparison figure.
+
+The logic lives in :mod:`monai_mcrecon.pipeline`; this module only parses arguments. ``main``
+returns the exit status (0 success, 1 a user error reported on stderr, 2 bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+PROG = "monai-mcrecon"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults and keep the examples' line breaks."""
+
+
+def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
+    default_bundle = "mc_cdic_recon" if task == "recon" else "mc_cdic_sr"
+    what = "undersampled (zero-filled)" if task == "recon" else "low-resolution (HR-grid zero-padded or LR-grid)"
+    p.add_argument(
+        "--target", "-t", required=True, default=argparse.SUPPRESS,
+        help=f"the {what} target contrast: a NIfTI file, a folder of one DICOM series, or a fastMRI .h5 file "
+        "(its zero-filled image per slice). Required.",
+    )
+    p.add_argument(
+        "--reference", "-r", default=None,
+        help="the fully sampled reference contrast of the same slices (NIfTI or DICOM folder); required by the "
+        "MC-CDic bundles. A reference on another grid is registered and resampled onto the target grid.",
+    )
+    p.add_argument("--output", "-o", required=True, default=argparse.SUPPRESS, help="output folder (new or empty unless --overwrite). Required.")
+    p.add_argument(
+        "--bundle", "-b", default=default_bundle,
+        help="bundle name (mc_cdic_recon, mc_cdic_sr, clgnet_recon) or the path of a bundle folder.",
+    )
+    p.add_argument("--ckpt", default=None, help="weights to load instead of the bundle's models/model.pt.")
+    p.add_argument(
+        "--device", default=None,
+        help="torch device, e.g. cpu or cuda:0 (default: the bundle's choice, cuda:0 when available, else cpu).",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=4,
+        help="slices per forward pass (the bundle's slice_batch_size); lower it to bound GPU/CPU memory.",
+    )
+    p.add_argument(
+        "--no-register", action="store_true",
+        help="do not register a reference that lies on another grid; resample it by the affines only.",
+    )
+    p.add_argument(
+        "--dicom", action="store_true",
+        help="also write a derived DICOM series to <output>/dicom (automatic when the target is a DICOM folder).",
+    )
+    p.add_argument(
+        "--coil-combine", choices=("rss", "sense"), default="rss",
+        help="multi-coil h5 targets: root sum of squares, or sensitivity-weighted combination with maps "
+        "estimated from the auto-calibration region (lowres method).",
+    )
+    p.add_argument(
+        "--crop-to-recon-size", action="store_true",
+        help="h5 targets: centre-crop each slice to the header's recon matrix (e.g. 320x320).",
+    )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder, replacing files.")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars.")
+
+
+RECON_EXAMPLE = """\
+Writes <output>/<target name>_recon.nii.gz (the target's affine), <output>/run_info.json, and for
+DICOM targets (or --dicom) a derived series in <output>/dicom. The whole volume runs slice by slice
+in batches of --batch-size.
+
+example:
+  monai-mcrecon simulate --input t2.nii.gz --reference t1.nii.gz --output study
+  monai-mcrecon reconstruct --target study/target_degraded.nii.gz --reference study/reference.nii.gz \\
+      --output recon --device cuda:0 --batch-size 8
+  monai-mcrecon reconstruct --target study/target_kspace.h5 --reference t1.nii.gz --coil-combine sense --output recon_h5
+"""
+
+SR_EXAMPLE = """\
+The target is either on the reference's grid (a k-space zero-padded image) or on a genuinely
+low-resolution grid (fewer rows/columns, same slices and field of view), which the bundle zero-pads
+in k-space onto the reference grid; the output is then on the reference grid. Writes
+<output>/<target name>_sr.nii.gz and <output>/run_info.json (and <output>/dicom for DICOM targets).
+
+example:
+  monai-mcrecon simulate --task sr --scale 2 --lr-grid --input t2.nii.gz --reference t1.nii.gz --output study_sr
+  monai-mcrecon super-resolve --target study_sr/target_degraded.nii.gz --reference study_sr/reference.nii.gz --output sr
+"""
+
+SIMULATE_EXAMPLE = """\
+Writes <output>/truth.nii.gz, <output>/target_degraded.nii.gz, <output>/simulation.json,
+<output>/reference.nii.gz (with --reference); for --task recon also mask.npy and mask.json
+(one mask for every slice, phase encoding along the second voxel axis), and with --coils N a
+multi-coil fastMRI file <output>/target_kspace.h5 (undersampled k-space, 'mask',
+'reconstruction_rss').
+
+example:
+  monai-mcrecon simulate --input t2.nii.gz --reference t1.nii.gz --output study --mask-type random \\
+      --acceleration 8 --seed 0 --coils 4 --snr-db 30
+  monai-mcrecon simulate --task sr --scale 4 --input t2.nii.gz --output study_sr4
+"""
+
+EVALUATE_EXAMPLE = """\
+fastMRI metrics per volume (PSNR with the truth's maximum as peak, SSIM averaged over slices,
+NMSE), printed as a Markdown table and written to <output>/metrics.csv and <output>/metrics.md,
+with <output>/comparison.png (input / prediction / truth / |error| of the middle slice).
+
+example:
+  monai-mcrecon evaluate --pred recon/target_degraded_recon.nii.gz --truth study/truth.nii.gz \\
+      --input study/target_degraded.nii.gz --output recon/eval
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``monai-mcrecon`` with its four subcommands."""
+    from monai_mcrecon import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Multi-contrast MRI reconstruction and super-resolution with the monai-mcrecon bundles.",
+        formatter_class=_HelpFormatter,
+        epilog="Run `monai-mcrecon <command> --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+
+    p = sub.add_parser(
+        "reconstruct", help="reconstruct an undersampled target with a reference contrast",
+        description="Reconstruct an undersampled target volume with a bundle (default mc_cdic_recon).",
+        epilog=RECON_EXAMPLE, formatter_class=_HelpFormatter,
+    )
+    _add_model_args(p, "recon")
+    p = sub.add_parser(
+        "super-resolve", help="super-resolve a low-resolution target with a reference contrast",
+        description="Super-resolve a low-resolution target volume with a bundle (default mc_cdic_sr).",
+        epilog=SR_EXAMPLE, formatter_class=_HelpFormatter,
+    )
+    _add_model_args(p, "sr")
+
+    p = sub.add_parser(
+        "simulate", help="make a retrospective study (degraded target and truth) from a fully sampled volume",
+        description="Simulate an undersampled (--task recon) or low-resolution (--task sr) acquisition of a fully "
+        "sampled volume.",
+        epilog=SIMULATE_EXAMPLE, formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--input", "-i", required=True, default=argparse.SUPPRESS, help="fully sampled target volume (NIfTI or DICOM folder). Required.")
+    p.add_argument("--output", "-o", required=True, default=argparse.SUPPRESS, help="output folder (new or empty unless --overwrite). Required.")
+    p.add_argument("--reference", "-r", default=None, help="reference contrast, copied through as reference.nii.gz.")
+    p.add_argument("--task", choices=("recon", "sr"), default="recon", help="undersampling or k-space truncation.")
+    p.add_argument(
+        "--mask-type", default="mc_cdic",
+        help="recon: mask function (random, equispaced, mc_cdic, gaussian1d, gaussian2d, poisson2d, radial); "
+        "mc_cdic is the release's fixed seed-42 mask (ignores --seed).",
+    )
+    p.add_argument("--acceleration", type=float, default=4.0, help="recon: acceleration factor.")
+    p.add_argument(
+        "--center-fraction", type=float, default=None,
+        help="recon: fully sampled centre fraction (default: the mask's default for the acceleration).",
+    )
+    p.add_argument("--seed", type=int, default=42, help="seed of the mask, coil maps, phase and noise.")
+    p.add_argument(
+        "--coils", type=int, default=0,
+        help="recon: also write a multi-coil fastMRI h5 with this many simulated coils (0: none; 1-D masks only).",
+    )
+    p.add_argument(
+        "--snr-db", type=float, default=None,
+        help="with --coils: k-space SNR in dB (mean coil signal power / noise variance); default noise-free.",
+    )
+    p.add_argument("--scale", type=float, default=2.0, help="sr: resolution factor (2 or 4).")
+    p.add_argument(
+        "--lr-grid", action="store_true",
+        help="sr: write the LR-grid image (its own affine) instead of the HR-grid zero-padded one.",
+    )
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder, replacing files.")
+
+    p = sub.add_parser(
+        "evaluate", help="metrics table (PSNR/SSIM/NMSE) and a comparison figure",
+        description="Compare a prediction (and optionally the degraded input) with the truth.",
+        epilog=EVALUATE_EXAMPLE, formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--pred", "-p", required=True, default=argparse.SUPPRESS, help="prediction volume (NIfTI or DICOM folder). Required.")
+    p.add_argument("--truth", required=True, default=argparse.SUPPRESS, help="ground-truth volume on the same grid. Required.")
+    p.add_argument("--input", "-i", default=None, help="degraded input, for the baseline row and the figure.")
+    p.add_argument("--output", "-o", required=True, default=argparse.SUPPRESS, help="folder for metrics.csv, metrics.md, comparison.png. Required.")
+    p.add_argument("--error-gain", type=float, default=5.0, help="gain of the |error| panel of the figure.")
+    p.add_argument("--overwrite", action="store_true", help="replace metrics.csv / metrics.md / comparison.png.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``monai-mcrecon`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help / --version (0) or bad arguments (2)
+        return int(e.code or 0)
+    from monai_mcrecon import pipeline
+
+    try:
+        if args.command in ("reconstruct", "super-resolve"):
+            pipeline.run_model(
+                target=args.target,
+                output=args.output,
+                reference=args.reference,
+                bundle=args.bundle,
+                task="recon" if args.command == "reconstruct" else "sr",
+                device=args.device,
+                batch_size=args.batch_size,
+                ckpt=args.ckpt,
+                register=not args.no_register,
+                dicom=True if args.dicom else None,
+                overwrite=args.overwrite,
+                coil_combine=args.coil_combine,
+                crop_to_recon_size=args.crop_to_recon_size,
+                progress=not args.no_progress,
+            )
+        elif args.command == "simulate":
+            pipeline.simulate(
+                input=args.input,
+                output=args.output,
+                task=args.task,
+                mask_type=args.mask_type,
+                acceleration=args.acceleration,
+                center_fraction=args.center_fraction,
+                seed=args.seed,
+                coils=args.coils,
+                snr_db=args.snr_db,
+                scale=args.scale,
+                lr_grid=args.lr_grid,
+                reference=args.reference,
+                overwrite=args.overwrite,
+            )
+        else:
+            pipeline.evaluate(
+                pred=args.pred,
+                truth=args.truth,
+                output=args.output,
+                input=args.input,
+                overwrite=args.overwrite,
+                error_gain=args.error_gain,
+            )
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
+        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,792 @@
+"""The logic behind the ``monai-mcrecon`` command, importable and testable without argparse.
+
+* :func:`load_volume`: a NIfTI file, a DICOM series folder or a fastMRI h5 file as a float32
+  volume ``[X, Y, Z]`` (slices along Z) with its voxel -> RAS affine. fastMRI files are read one
+  slice at a time (:class:`~monai_mcrecon.data.FastMRIVolume`) and give the zero-filled image of
+  every slice (multi-coil: RSS or a sensitivity-weighted combination with maps estimated from the
+  auto-calibration region).
+* :func:`run_model`: the restoration of a target volume with a bundle (``reconstruct`` /
+  ``super-resolve``). The target and the reference are written as NIfTI into a temporary dataset
+  folder, and the bundle's own ``inference.json`` runs on it through :func:`monai.bundle.run`
+  (``simulate_acquisition=False``: the target *is* the degraded image), so the command uses the
+  bundle's intensity scaling, slice axis, slice batching (``slice_batch_size``) and progress bars.
+  A reference on another grid is registered (rigidly, :class:`~monai_mcrecon.transforms.registration.RegisterReference`)
+  and resampled onto the target grid first. Outputs: NIfTI (the target's affine), and a derived
+  DICOM series for DICOM targets (or on request).
+* :func:`simulate`: a retrospective study from a fully sampled volume (undersampling with a mask,
+  optionally multi-coil fastMRI h5 k-space, or k-space truncation for super-resolution).
+* :func:`evaluate`: fastMRI PSNR / SSIM / NMSE per volume as CSV and Markdown, plus a figure.
+
+Volumes are ``[X, Y, Z]`` arrays; the 2-D slices ``[X, Y]`` map to k-space ``[H, W]`` with the
+phase encoding (column masks) along ``Y``, as in the bundles (which move ``Z`` first).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+
+__all__ = [
+    "BUNDLE_NAMES",
+    "Volume",
+    "bundle_info",
+    "check_output_dir",
+    "evaluate",
+    "load_volume",
+    "resample_reference",
+    "run_model",
+    "save_nifti",
+    "simulate",
+]
+
+#: Bundles shipped with the repository (a path to a bundle folder works too).
+BUNDLE_NAMES = ("mc_cdic_recon", "mc_cdic_sr", "clgnet_recon")
+COIL_COMBINE = ("rss", "sense")
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+H5_SUFFIXES = (".h5", ".hdf5")
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Volume:
+    """A volume and where it came from.
+
+    Attributes:
+        array: float32 ``[X, Y, Z]``.
+        affine: 4x4 voxel -> RAS mm (MONAI / NIfTI convention).
+        kind: ``"nifti"``, ``"dicom"`` or ``"h5"``.
+        path: the file or folder read.
+        info: reader details (h5: coil combination, cropping, header; DICOM: series UID, tags).
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    kind: str
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> str:
+        """File name without the extension (the folder name for DICOM)."""
+        name = self.path.name
+        for suffix in (*NIFTI_SUFFIXES, *H5_SUFFIXES):
+            if name.endswith(suffix):
+                return name[: -len(suffix)]
+        return name
+
+
+# --------------------------------------------------------------------------------------------------
+# reading and writing
+# --------------------------------------------------------------------------------------------------
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(".dcm"):
+        return "dicom"
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if name.endswith(H5_SUFFIXES):
+        return "h5"
+    raise ValueError(
+        f"Unsupported input {str(path)!r}: give a NIfTI file (.nii / .nii.gz), a folder holding one DICOM series, "
+        "or a fastMRI raw-data file (.h5)."
+    )
+
+
+def _as_3d(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    while arr.ndim > 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3:
+        raise ValueError(f"{str(path)!r} has shape {arr.shape}; expected a 3-D volume [X, Y, Z] (or one 2-D slice).")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _centre_crop(img: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    h, w = img.shape[-2:]
+    ch, cw = min(int(size[0]), h), min(int(size[1]), w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[..., top : top + ch, left : left + cw]
+
+
+def _load_h5(
+    path: Path, coil_combine: str, crop_to_recon_size: bool, progress: bool, log: Log
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    from monai_mcrecon.data import FastMRIVolume
+    from monai_mcrecon.kspace import estimate_sensitivities, ifft2c, rss, sens_combine
+
+    if coil_combine not in COIL_COMBINE:
+        raise ValueError(f"Unknown coil combination {coil_combine!r}; use one of {COIL_COMBINE}.")
+    with FastMRIVolume(path) as vol:
+        try:
+            meta = vol.metadata
+        except ValueError:
+            meta = {}
+        mask = vol.mask()
+        recon_size = meta.get("recon_size")
+        slices = []
+        for i in tqdm(range(vol.num_slices), desc=f"read {path.name}", unit="slice", disable=not progress):
+            k = vol.kspace(i)  # [C, H, W], one slice read at a time
+            coil_images = ifft2c(k)
+            if not vol.is_multicoil:
+                img = coil_images[0].abs()
+            elif coil_combine == "rss":
+                img = rss(coil_images)
+            else:
+                sens = estimate_sensitivities(k, mask=mask, method="lowres")
+                img = sens_combine(coil_images, sens, keepdim=False).abs()
+            if crop_to_recon_size:
+                if not recon_size:
+                    raise ValueError(f"{path.name}: the ISMRMRD header has no recon size; run without --crop-to-recon-size.")
+                img = _centre_crop(img, recon_size[:2])
+            slices.append(img.to(torch.float32).numpy())
+        multicoil, num_coils = vol.is_multicoil, vol.num_coils
+    arr = np.ascontiguousarray(np.stack(slices, axis=-1), dtype=np.float32)  # [H, W, slices] = [X, Y, Z]
+    fov_key, size_key = ("recon_fov_mm", "recon_size") if crop_to_recon_size else ("encoding_fov_mm", "encoding_size")
+    spacing = [1.0, 1.0, 1.0]
+    if meta.get(fov_key) and meta.get(size_key):
+        fov, size = meta[fov_key], meta[size_key]
+        spacing = [fov[0] / size[0], fov[1] / size[1], float(fov[2]) / max(int(size[2]), 1)]
+    affine = np.diag([*spacing, 1.0])
+    info = {
+        "multicoil": multicoil,
+        "num_coils": num_coils,
+        "coil_combine": coil_combine if multicoil else "single-coil |ifft2c|",
+        "cropped_to_recon_size": bool(crop_to_recon_size),
+        "spacing_mm": spacing,
+        "affine": "synthetic (identity directions, header FOV spacing); h5 files carry no patient position",
+    }
+    log(
+        f"Read {path.name}: {arr.shape[-1]} slices of {arr.shape[0]}x{arr.shape[1]}, "
+        f"{'multi-coil (' + str(num_coils) + ' coils, ' + coil_combine + ')' if multicoil else 'single-coil'} zero-filled images."
+    )
+    return arr, affine, info
+
+
+def load_volume(
+    path: str | Path,
+    coil_combine: str = "rss",
+    crop_to_recon_size: bool = False,
+    progress: bool = False,
+    log: Log = print,
+) -> Volume:
+    """Read a NIfTI file, a DICOM series folder or a fastMRI h5 file as a volume ``[X, Y, Z]``.
+
+    Args:
+        path: ``.nii`` / ``.nii.gz`` file, folder of one DICOM series (or one of its files), or a
+            fastMRI ``.h5`` file.
+        coil_combine: multi-coil h5 only: ``"rss"`` (root sum of squares of the zero-filled coil
+            images) or ``"sense"`` (sensitivity-weighted combination, maps estimated from the
+            auto-calibration region with :func:`~monai_mcrecon.kspace.estimate_sensitivities`,
+            ``method="lowres"``).
+        crop_to_recon_size: h5 only: centre-crop every slice to the header's recon matrix.
+        progress: progress bar over the h5 slices.
+        log: where to print what was done.
+
+    Returns:
+        the :class:`Volume`; for h5 files the affine is synthetic (voxel size from the header FOV).
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: unsupported file type, not a volume, or an unreadable h5 file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Input {str(path)!r} does not exist; check the path.")
+    kind = _kind(path)
+    if kind == "nifti":
+        img = nib.load(str(path))
+        arr = _as_3d(np.asarray(img.dataobj, dtype=np.float32), path)
+        return Volume(arr, np.asarray(img.affine, dtype=np.float64), kind, path, {})
+    if kind == "dicom":
+        from monai_mcrecon.data.dicom import read_dicom_series
+
+        arr, meta = read_dicom_series(path)
+        folder = Path(meta["filename_or_obj"])
+        info = {"series_uid": meta.get("series_uid"), "tags": meta.get("tags", {}), "folder": str(folder)}
+        return Volume(_as_3d(arr, path), np.asarray(meta["affine"], dtype=np.float64), kind, folder, info)
+    arr, affine, info = _load_h5(path, coil_combine, crop_to_recon_size, progress, log)
+    return Volume(arr, affine, kind, path, info)
+
+
+def save_nifti(array: np.ndarray | torch.Tensor, affine: np.ndarray, path: str | Path) -> Path:
+    """Write ``array`` ``[X, Y, Z]`` as float32 NIfTI with ``affine`` in both the qform and sform."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = torch.as_tensor(array).detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    img = nib.Nifti1Image(arr.astype(np.float32), np.asarray(affine, dtype=np.float64))
+    img.set_qform(img.affine, code=1)
+    img.set_sform(img.affine, code=1)
+    nib.save(img, str(path))
+    return path
+
+
+def check_output_dir(out_dir: str | Path, overwrite: bool, names: Sequence[str] | None = None) -> Path:
+    """Refuse to write into a non-empty folder (or over the given ``names``) unless ``overwrite``.
+
+    Raises:
+        FileExistsError: naming the folder and the fix (``--overwrite`` or another folder).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Output {str(out)!r} exists and is not a folder; choose another --output.")
+    if out.is_dir() and not overwrite:
+        clash = [n for n in names if (out / n).exists()] if names is not None else sorted(p.name for p in out.iterdir())
+        if clash:
+            raise FileExistsError(
+                f"Output folder {str(out)!r} already holds {clash[:5]}{' ...' if len(clash) > 5 else ''}; pass "
+                "--overwrite to replace them, or choose another --output folder."
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _volume_slices(arr: np.ndarray) -> torch.Tensor:
+    """``[X, Y, Z]`` -> ``[Z, X, Y]`` (slices first, k-space axes last)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(arr, -1, 0)))
+
+
+def _slices_volume(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(t.detach().cpu().numpy(), 0, -1))
+
+
+# --------------------------------------------------------------------------------------------------
+# bundles
+# --------------------------------------------------------------------------------------------------
+
+
+def bundle_info(bundle: str | Path) -> dict[str, Any]:
+    """Resolve a bundle name (see :data:`BUNDLE_NAMES`) or folder and read what the command needs.
+
+    Returns:
+        ``name``, ``root``, ``config_file`` (``configs/inference.json``), ``config`` (the parsed
+        JSON), ``task`` (``"sr"`` for super-resolution bundles, else ``"recon"``), ``needs_reference``,
+        ``target_contrast``, ``reference_contrast``.
+
+    Raises:
+        ValueError: unknown bundle name or a folder without ``configs/inference.json``.
+    """
+    from monai_mcrecon.bundles import bundle_dir
+
+    candidate = Path(bundle)
+    if candidate.is_dir():
+        root = candidate.resolve()
+    else:
+        try:
+            root = Path(bundle_dir(str(bundle)))
+        except FileNotFoundError as e:
+            raise ValueError(
+                f"Unknown bundle {str(bundle)!r}: use one of {list(BUNDLE_NAMES)} or the path of a bundle folder "
+                f"(with configs/inference.json). ({e})"
+            ) from e
+    config_file = root / "configs" / "inference.json"
+    if not config_file.is_file():
+        raise ValueError(f"Bundle folder {str(root)!r} has no configs/inference.json; is it a MONAI bundle?")
+    config = json.loads(config_file.read_text())
+    text = json.dumps(config)
+    return {
+        "name": root.name,
+        "root": root,
+        "config_file": config_file,
+        "config": config,
+        "task": "sr" if "PrepareSRInputd" in text else "recon",
+        "needs_reference": bool(config.get("reference_contrast")),
+        "target_contrast": config.get("target_contrast") or "target",
+        "reference_contrast": config.get("reference_contrast"),
+    }
+
+
+def _same_grid(a: Volume, b: Volume, atol: float = 1e-3) -> bool:
+    return a.array.shape == b.array.shape and np.allclose(a.affine, b.affine, atol=atol)
+
+
+def resample_reference(reference: Volume, target: Volume, register: bool = True, log: Log = print) -> tuple[Volume, dict]:
+    """Bring the reference onto the target grid.
+
+    Identical grids: nothing to do. Otherwise rigid registration (Mattes MI) and resampling with
+    :class:`~monai_mcrecon.transforms.registration.RegisterReference` (``register=True``), or
+    resampling by the affines alone (``register=False``). A fastMRI h5 target has no patient
+    position: a reference of the same matrix size is taken as voxel-aligned (its affine is used for
+    both), another one is registered with centred (geometry) initialisation.
+
+    Returns:
+        the reference on the target grid (affine = the target's) and a description of what was done.
+    """
+    from monai.data import MetaTensor
+
+    from monai_mcrecon.transforms.registration import RegisterReference
+
+    if _same_grid(reference, target):
+        info = {"action": "none", "reason": "reference and target grids are identical"}
+        log("Reference: same grid as the target, used as it is.")
+        return reference, info
+    if target.kind == "h5" and reference.array.shape == target.array.shape:
+        target.affine = reference.affine.copy()
+        info = {
+            "action": "none",
+            "reason": "h5 target (no patient position) and a reference of the same matrix: taken as voxel-aligned; "
+            "the output uses the reference's affine",
+        }
+        log(f"Reference: {info['reason']}.")
+        return Volume(reference.array, target.affine, reference.kind, reference.path, reference.info), info
+    reg = RegisterReference(
+        mode="auto" if register else "never", initializer="geometry" if target.kind == "h5" else "header"
+    )
+    ref_mt = MetaTensor(torch.from_numpy(reference.array[None]), affine=torch.as_tensor(reference.affine))
+    tgt_mt = MetaTensor(torch.from_numpy(target.array[None]), affine=torch.as_tensor(target.affine))
+    out = reg(ref_mt, tgt_mt)
+    rinfo = dict(out.meta["registration"])
+    action = "registered and resampled" if rinfo.get("ran") else "resampled by the affines (no registration)"
+    log(
+        f"Reference: grid {reference.array.shape} differs from the target's {target.array.shape} (or its affine); "
+        f"{action} onto the target grid"
+        + (
+            f" (rotation {rinfo.get('rotation_deg', 0.0):.2f} deg, translation "
+            f"{np.round(rinfo.get('translation_mm', [0, 0, 0]), 2).tolist()} mm)."
+            if rinfo.get("ran")
+            else "."
+        )
+    )
+    info = {"action": action, **{k: v for k, v in rinfo.items() if k != "matrix"}}
+    arr = np.ascontiguousarray(out.as_tensor().numpy()[0], dtype=np.float32)
+    return Volume(arr, target.affine.copy(), reference.kind, reference.path, reference.info), info
+
+
+def _is_lr_grid(target: Volume, reference: Volume) -> bool:
+    t, r = target.array.shape, reference.array.shape
+    return t[2] == r[2] and t[:2] != r[:2] and t[0] <= r[0] and t[1] <= r[1]
+
+
+def run_model(
+    target: str | Path,
+    output: str | Path,
+    reference: str | Path | None = None,
+    bundle: str | Path | None = None,
+    task: str = "recon",
+    device: str | None = None,
+    batch_size: int = 4,
+    ckpt: str | Path | None = None,
+    register: bool = True,
+    dicom: bool | None = None,
+    overwrite: bool = False,
+    coil_combine: str = "rss",
+    crop_to_recon_size: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Reconstruct (``task="recon"``) or super-resolve (``task="sr"``) a target volume with a bundle.
+
+    Args:
+        target: the degraded target (zero-filled / low-resolution image): NIfTI, DICOM folder or
+            fastMRI h5 (the zero-filled image of its k-space).
+        output: output folder (must be empty or new unless ``overwrite``).
+        reference: the reference contrast (NIfTI or DICOM folder); required by the MC-CDic bundles.
+        bundle: bundle name or folder; default ``mc_cdic_recon`` (recon) / ``mc_cdic_sr`` (sr).
+        task: ``"recon"`` or ``"sr"``; must match the bundle.
+        device: e.g. ``"cpu"``, ``"cuda:0"``; ``None`` keeps the bundle's default (CUDA if available).
+        batch_size: slices per forward pass (the bundle's ``slice_batch_size``); bounds the memory.
+        ckpt: weights to load instead of the bundle's ``models/model.pt``.
+        register: register a reference on another grid (else resample it by the affines only).
+        dicom: write a derived DICOM series too; ``None``: only for a DICOM target.
+        overwrite: write into a non-empty output folder.
+        coil_combine, crop_to_recon_size: h5 targets, see :func:`load_volume`.
+        progress: progress bars (reading h5 slices; the bundle's slice batches).
+        log: where to print what was done.
+
+    Returns:
+        ``nifti`` (output path), ``dicom`` (folder or None), ``shape``, ``affine``, ``reference``
+        (what was done to it), ``bundle``; also written as ``run_info.json`` in the output folder.
+
+    Raises:
+        FileNotFoundError: missing target / reference / checkpoint.
+        FileExistsError: non-empty output folder without ``overwrite``.
+        ValueError: unknown bundle, task / bundle mismatch, missing reference, incompatible shapes.
+    """
+    import monai.bundle
+
+    if task not in ("recon", "sr"):
+        raise ValueError(f"task must be 'recon' or 'sr', got {task!r}.")
+    command = "reconstruct" if task == "recon" else "super-resolve"
+    binfo = bundle_info(bundle or ("mc_cdic_recon" if task == "recon" else "mc_cdic_sr"))
+    if binfo["task"] != task:
+        other = "super-resolve" if binfo["task"] == "sr" else "reconstruct"
+        raise ValueError(
+            f"Bundle {binfo['name']!r} is a {'super-resolution' if binfo['task'] == 'sr' else 'reconstruction'} bundle; "
+            f"use `monai-mcrecon {other}` with it, or pick another --bundle for `{command}`."
+        )
+    target_path = Path(target)
+    if not target_path.exists():
+        raise FileNotFoundError(f"Target {str(target_path)!r} does not exist; check --target.")
+    if binfo["needs_reference"] and reference is None:
+        raise ValueError(
+            f"Bundle {binfo['name']!r} is multi-contrast: it needs the reference contrast "
+            f"({binfo['reference_contrast']!r}) of the same slices. Pass --reference <NIfTI file or DICOM folder>."
+        )
+    if reference is not None and not Path(reference).exists():
+        raise FileNotFoundError(f"Reference {str(reference)!r} does not exist; check --reference.")
+    if ckpt is not None and not Path(ckpt).is_file():
+        raise FileNotFoundError(f"Checkpoint {str(ckpt)!r} does not exist; check --ckpt.")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}.")
+    if "slice_batch_size" not in binfo["config"]:
+        raise ValueError(f"Bundle {binfo['name']!r} has no 'slice_batch_size' in inference.json; cannot set the batch size.")
+    out = check_output_dir(output, overwrite)
+
+    tgt = load_volume(target_path, coil_combine, crop_to_recon_size, progress, log)
+    ref_info: dict[str, Any] = {"action": "no reference"}
+    ref = None
+    if reference is not None and not binfo["needs_reference"]:
+        log(f"Note: bundle {binfo['name']!r} is single-contrast (its shipped weights take no reference); the reference is ignored.")
+        ref_info = {"action": "ignored: single-contrast bundle"}
+    elif reference is not None:
+        ref = load_volume(reference, log=log)
+        if ref.kind == "h5":
+            raise ValueError("The reference must be an image volume (NIfTI or DICOM), not a k-space h5 file.")
+        if task == "sr" and _is_lr_grid(tgt, ref):
+            ref_info = {
+                "action": "none",
+                "reason": f"LR-grid target {tgt.array.shape} and HR reference {ref.array.shape}: the bundle zero-pads "
+                "the target's k-space onto the reference grid; the output is on the reference grid",
+            }
+            log(f"Reference: {ref_info['reason']}.")
+        else:
+            if task == "sr" and tgt.array.shape[2] != ref.array.shape[2] and tgt.array.shape[:2] != ref.array.shape[:2]:
+                log("Note: the target is neither on the reference grid nor an LR grid of it; resampling the reference.")
+            ref, ref_info = resample_reference(ref, tgt, register=register, log=log)
+        if tgt.array.shape[2] != ref.array.shape[2]:
+            raise ValueError(
+                f"Target {tgt.array.shape} and reference {ref.array.shape} have different slice counts; "
+                "give a reference covering the same slices."
+            )
+    out_affine = ref.affine if (ref is not None and task == "sr" and _is_lr_grid(tgt, ref)) else tgt.affine
+    case = tgt.stem or "case"
+    suffix = "recon" if task == "recon" else "sr"
+    t_name, r_name = binfo["target_contrast"], binfo["reference_contrast"]
+
+    with tempfile.TemporaryDirectory(prefix="monai_mcrecon_") as tmp:
+        data_dir, bundle_out = Path(tmp) / "data", Path(tmp) / "out"
+        save_nifti(tgt.array, tgt.affine, data_dir / case / f"{t_name}.nii.gz")
+        if ref is not None:
+            save_nifti(ref.array, ref.affine, data_dir / case / f"{r_name}.nii.gz")
+        overrides: dict[str, Any] = {
+            "bundle_root": str(binfo["root"]),
+            "dataset_dir": str(data_dir),
+            "output_dir": str(bundle_out),
+            "slice_batch_size": int(batch_size),
+            "simulate_acquisition": False,
+            "inferer#progress": bool(progress),
+        }
+        if device:
+            overrides["device"] = str(device)
+        if ckpt is not None:
+            overrides["ckpt_path"] = str(Path(ckpt).resolve())
+        log(
+            f"Running bundle {binfo['name']!r} on {tgt.array.shape[2]} slices of {tgt.array.shape[0]}x{tgt.array.shape[1]} "
+            f"(batches of {batch_size} slices, device {device or 'bundle default'})."
+        )
+        monai.bundle.run(run_id="run", config_file=str(binfo["config_file"]), **overrides)
+        produced = sorted((bundle_out / case).glob(f"*_{suffix}.nii.gz"))
+        if not produced:
+            raise RuntimeError(f"The bundle wrote no *_{suffix}.nii.gz under {str(bundle_out / case)!r}.")
+        pred = np.asarray(nib.load(str(produced[0])).dataobj, dtype=np.float32)
+        sidecar = produced[0].with_suffix("").with_suffix(".json")
+        extra = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+
+    nifti_path = save_nifti(pred, out_affine, out / f"{case}_{suffix}.nii.gz")
+    log(f"Wrote {nifti_path} {pred.shape}.")
+    dicom_dir = None
+    if dicom or (dicom is None and tgt.kind == "dicom"):
+        from monai_mcrecon.data.dicom import write_dicom_series
+
+        dicom_dir = out / "dicom"
+        description = f"{binfo['name']} {'recon' if task == 'recon' else 'SR'} (monai-mcrecon)"
+        kwargs: dict[str, Any] = {"description": description, "overwrite": overwrite, "affine": out_affine}
+        if tgt.kind == "dicom":
+            kwargs["reference_dir"] = tgt.path
+        write_dicom_series(pred, dicom_dir, **kwargs)
+        log(f"Wrote the derived DICOM series {dicom_dir} ({pred.shape[2]} files, SeriesDescription {description!r}).")
+    result = {
+        "command": command,
+        "bundle": binfo["name"],
+        "bundle_root": str(binfo["root"]),
+        "target": str(tgt.path),
+        "target_kind": tgt.kind,
+        "target_info": {k: v for k, v in tgt.info.items() if k != "tags"},
+        "reference": None if reference is None else str(reference),
+        "reference_handling": ref_info,
+        "device": device,
+        "batch_size": batch_size,
+        "nifti": str(nifti_path),
+        "dicom": None if dicom_dir is None else str(dicom_dir),
+        "shape": list(pred.shape),
+        "affine": np.asarray(out_affine).tolist(),
+    }
+    if extra is not None:
+        result["sr_input"] = extra
+    (out / "run_info.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# simulate
+# --------------------------------------------------------------------------------------------------
+
+
+def _lr_affine(affine: np.ndarray, hr: Sequence[int], lr: Sequence[int]) -> np.ndarray:
+    """Affine of the LR grid that centred k-space cropping implies (shared centred-FFT origin):
+    LR pixel ``j`` sits at HR index ``(j - n // 2) * N / n + N // 2`` along each in-plane axis."""
+    m = np.eye(4)
+    for a in range(2):
+        f = hr[a] / lr[a]
+        m[a, a] = f
+        m[a, 3] = hr[a] // 2 - (lr[a] // 2) * f
+    return np.asarray(affine, dtype=np.float64) @ m
+
+
+def simulate(
+    input: str | Path,
+    output: str | Path,
+    task: str = "recon",
+    mask_type: str = "mc_cdic",
+    acceleration: float = 4.0,
+    center_fraction: float | None = None,
+    seed: int = 42,
+    coils: int = 0,
+    snr_db: float | None = None,
+    scale: float = 2.0,
+    lr_grid: bool = False,
+    reference: str | Path | None = None,
+    overwrite: bool = False,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Make a retrospective study from a fully sampled volume.
+
+    Writes ``<output>/truth.nii.gz`` (the input), ``<output>/target_degraded.nii.gz`` and
+    ``<output>/simulation.json`` (what was done), and:
+
+    * ``task="recon"``: the zero-filled magnitude of the k-space undersampled with the mask
+      (:func:`~monai_mcrecon.kspace.create_mask_func`, one mask for every slice, phase encoding
+      along Y); ``mask.npy`` and ``mask.json``. With ``coils > 0`` also ``target_kspace.h5``: a
+      fastMRI multi-coil file (:func:`~monai_mcrecon.kspace.simulate_multicoil` k-space of every
+      slice, undersampled with the mask, the ``mask`` dataset, and ``reconstruction_rss`` the RSS
+      of the fully sampled coil images).
+    * ``task="sr"``: k-space truncation by ``scale``; the HR-grid (zero-padded) image, or the
+      LR-grid image with its own affine (``lr_grid``).
+
+    The reference, if given, is copied through as ``reference.nii.gz``.
+
+    Raises:
+        FileNotFoundError, FileExistsError, ValueError: missing input, non-empty output folder
+            without ``overwrite``, bad options (e.g. ``coils`` with a 2-D mask).
+    """
+    from monai_mcrecon.kspace import (
+        create_mask_func,
+        ifft2c,
+        rss,
+        simulate_multicoil,
+        truncate_image,
+        undersample_image,
+    )
+
+    if task not in ("recon", "sr"):
+        raise ValueError(f"--task must be 'recon' or 'sr', got {task!r}.")
+    src = Path(input)
+    if not src.exists():
+        raise FileNotFoundError(f"Input {str(src)!r} does not exist; check --input.")
+    if reference is not None and not Path(reference).exists():
+        raise FileNotFoundError(f"Reference {str(reference)!r} does not exist; check --reference.")
+    if coils < 0:
+        raise ValueError(f"--coils must be >= 0, got {coils}.")
+    out = check_output_dir(output, overwrite)
+    vol = load_volume(src, log=log)
+    if vol.kind == "h5":
+        raise ValueError("simulate needs a fully sampled image volume (NIfTI or DICOM), not an h5 file.")
+    slices = _volume_slices(vol.array)  # [Z, X, Y]
+    info: dict[str, Any] = {"input": str(src), "task": task, "shape": list(vol.array.shape)}
+    files = {"truth": str(save_nifti(vol.array, vol.affine, out / "truth.nii.gz"))}
+    if task == "recon":
+        result = create_mask_func(mask_type, acceleration, center_fraction)(tuple(slices.shape[-2:]), seed=seed)
+        mask = result.mask
+        _, zero_filled = undersample_image(slices, mask)
+        files["target_degraded"] = str(save_nifti(_slices_volume(zero_filled), vol.affine, out / "target_degraded.nii.gz"))
+        np.save(out / "mask.npy", mask.numpy())
+        mask_info = {
+            "mask_type": mask_type,
+            "acceleration": float(acceleration),
+            "realised_acceleration": float(result.acceleration),
+            "center_fraction": center_fraction,
+            "num_low_frequencies": int(result.num_low_frequencies),
+            "seed": seed,
+            "shape": list(mask.shape),
+            "kspace_shape": list(slices.shape[-2:]),
+            "phase_encoding_axis": "Y (the second voxel axis)",
+        }
+        (out / "mask.json").write_text(json.dumps(mask_info, indent=2) + "\n")
+        files["mask"] = str(out / "mask.npy")
+        info["mask"] = mask_info
+        log(
+            f"Undersampled {slices.shape[0]} slices with a {mask_type} mask: acceleration {result.acceleration:.2f} "
+            f"({result.num_low_frequencies} centre lines)."
+        )
+        if coils:
+            if mask.shape[0] != 1:
+                raise ValueError(
+                    f"--coils writes a fastMRI h5 file, whose mask is 1-D (columns); mask {mask_type!r} is 2-D. Use "
+                    "random, equispaced, mc_cdic or gaussian1d."
+                )
+            sim = simulate_multicoil(slices, num_coils=coils, snr_db=snr_db, seed=seed)
+            truth_rss = rss(ifft2c(sim.kspace))
+            spacing = np.linalg.norm(vol.affine[:3, :3], axis=0)
+            shape = vol.array.shape
+            fov = (shape[0] * spacing[0], shape[1] * spacing[1], float(spacing[2]))
+            h5 = out / "target_kspace.h5"
+            from monai_mcrecon.data import write_fastmri_h5
+
+            write_fastmri_h5(
+                h5,
+                (sim.kspace * mask).to(torch.complex64),
+                reconstruction=truth_rss.to(torch.float32),
+                mask=mask[0],
+                encoding_fov_mm=fov,
+                recon_fov_mm=fov,
+            )
+            files["kspace_h5"] = str(h5)
+            info["multicoil"] = {
+                "coils": coils,
+                "snr_db": snr_db,
+                "noise_std": sim.noise_std.tolist(),
+                "truth": "reconstruction_rss: RSS of the fully sampled (noisy) coil images",
+            }
+            log(f"Wrote {h5.name}: {coils}-coil k-space{'' if snr_db is None else f' at {snr_db:g} dB SNR'}, undersampled.")
+    else:
+        _, degraded = truncate_image(slices, scale, grid="lr" if lr_grid else "hr")
+        arr = _slices_volume(degraded.to(torch.float32))
+        affine = _lr_affine(vol.affine, vol.array.shape, arr.shape) if lr_grid else vol.affine
+        files["target_degraded"] = str(save_nifti(arr, affine, out / "target_degraded.nii.gz"))
+        info["sr"] = {"scale": scale, "grid": "lr" if lr_grid else "hr", "degraded_shape": list(arr.shape)}
+        log(f"Truncated k-space by x{scale:g}: {'LR grid ' + str(arr.shape) if lr_grid else 'HR grid (zero-padded)'}.")
+    if reference is not None:
+        ref = load_volume(reference, log=log)
+        files["reference"] = str(save_nifti(ref.array, ref.affine, out / "reference.nii.gz"))
+    info["files"] = files
+    (out / "simulation.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    log(f"Wrote {', '.join(Path(f).name for f in files.values())} to {out}.")
+    return info
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------------
+
+EVAL_FILES = ("metrics.csv", "metrics.md", "comparison.png")
+
+
+def _metrics(truth: torch.Tensor, img: torch.Tensor) -> dict[str, float]:
+    from monai_mcrecon.metrics.functional import nmse, psnr, ssim
+
+    return {"psnr": float(psnr(truth, img)), "ssim": float(ssim(truth, img)), "nmse": float(nmse(truth, img))}
+
+
+def evaluate(
+    pred: str | Path,
+    truth: str | Path,
+    output: str | Path,
+    input: str | Path | None = None,
+    overwrite: bool = False,
+    error_gain: float = 5.0,
+    log: Log = print,
+) -> list[dict[str, Any]]:
+    """fastMRI PSNR / SSIM / NMSE of a prediction (and optionally the degraded input) per volume.
+
+    Metrics follow :mod:`monai_mcrecon.metrics.functional` (fastMRI: ``maxval`` the truth's
+    maximum over the volume, SSIM averaged over the slices along Z). Writes ``metrics.csv``,
+    ``metrics.md`` (the printed Markdown table) and ``comparison.png`` (input / prediction / truth /
+    ``|error|`` of the middle slice) to ``output``.
+
+    Returns:
+        one row per image: ``name``, ``file``, ``psnr``, ``ssim``, ``nmse``.
+
+    Raises:
+        FileNotFoundError, FileExistsError, ValueError: missing files, existing outputs without
+            ``overwrite``, shapes that differ.
+    """
+    paths = {"prediction": Path(pred), "truth": Path(truth)}
+    if input is not None:
+        paths["input"] = Path(input)
+    for name, p in paths.items():
+        if not p.exists():
+            raise FileNotFoundError(f"{name} {str(p)!r} does not exist; check --{'pred' if name == 'prediction' else name}.")
+    out = check_output_dir(output, overwrite, names=EVAL_FILES)
+    vols = {name: load_volume(p, log=log) for name, p in paths.items()}
+    gt = vols["truth"].array
+    for name, v in vols.items():
+        if v.array.shape != gt.shape:
+            raise ValueError(
+                f"{name} {str(v.path)!r} has shape {v.array.shape} but the truth has {gt.shape}; compare images on "
+                "the same grid (for LR-grid super-resolution inputs, evaluate the HR-grid image)."
+            )
+    truth_t = _volume_slices(gt).double()
+    rows = []
+    for name in ("input", "prediction"):
+        if name in vols:
+            m = _metrics(truth_t, _volume_slices(vols[name].array).double())
+            rows.append({"name": name, "file": str(vols[name].path), **m})
+    with open(out / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["name", "file", "psnr", "ssim", "nmse"])
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| image | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['nmse']:.5f} |" for r in rows]
+    table = "\n".join(lines)
+    (out / "metrics.md").write_text(
+        f"fastMRI metrics per volume (truth: {paths['truth']}, {gt.shape[2]} slices)\n\n{table}\n"
+    )
+    log(table)
+    _figure(vols, rows, out / "comparison.png", error_gain)
+    log(f"Wrote {out / 'metrics.csv'}, {out / 'metrics.md'} and {out / 'comparison.png'}.")
+    return rows
+
+
+def _figure(vols: dict[str, Volume], rows: list[dict], path: Path, error_gain: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    z = vols["truth"].array.shape[2] // 2
+    truth = vols["truth"].array[:, :, z]
+    pred = vols["prediction"].array[:, :, z]
+    by_name = {r["name"]: r for r in rows}
+    panels = []
+    if "input" in vols:
+        panels.append((vols["input"].array[:, :, z], f"input ({by_name['input']['psnr']:.2f} dB)"))
+    panels += [
+        (pred, f"prediction ({by_name['prediction']['psnr']:.2f} dB)"),
+        (truth, "truth"),
+        (np.abs(pred - truth) * error_gain, f"|error| x{error_gain:g}"),
+    ]
+    vmax = float(truth.max()) if truth.max() > 0 else 1.0
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6))
+    for ax, (img, title) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(img.T, cmap="gray", origin="lower", vmin=0, vmax=vmax)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.suptitle(f"slice {z} (volume PSNR in the titles)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
