@@ -57,6 +57,14 @@ H5_SUFFIXES = (".h5", ".hdf5")
 Log = Callable[[str], None]
 
 
+#: Patient, study and frame-of-reference tags a derived series takes from a DICOM reference when the
+#: target itself is not DICOM (fastMRI h5 or NIfTI).
+_IDENTITY_TAGS = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime",
+    "StudyDescription", "FrameOfReferenceUID",
+)
+
+
 @dataclass
 class Volume:
     """A volume and where it came from.
@@ -449,6 +457,7 @@ def run_model(
     tgt = load_volume(target_path, coil_combine, crop_to_recon_size, progress, log)
     ref_info: dict[str, Any] = {"action": "no reference"}
     ref = None
+    ref_identity: dict[str, Any] = {}
     if reference is not None and not binfo["needs_reference"]:
         log(f"Note: bundle {binfo['name']!r} is single-contrast (its shipped weights take no reference); the reference is ignored.")
         ref_info = {"action": "ignored: single-contrast bundle"}
@@ -456,6 +465,8 @@ def run_model(
         ref = load_volume(reference, log=log)
         if ref.kind == "h5":
             raise ValueError("The reference must be an image volume (NIfTI or DICOM), not a k-space h5 file.")
+        if ref.kind == "dicom":  # same patient, study and scanner frame as the target: kept for a DICOM output
+            ref_identity = {k: v for k, v in ref.info.get("tags", {}).items() if k in _IDENTITY_TAGS and v not in (None, "")}
         if task == "sr" and _is_lr_grid(tgt, ref):
             ref_info = {
                 "action": "none",
@@ -517,6 +528,14 @@ def run_model(
         kwargs: dict[str, Any] = {"description": description, "overwrite": overwrite, "affine": out_affine}
         if tgt.kind == "dicom":
             kwargs["reference_dir"] = tgt.path
+        elif ref_identity:
+            # an h5 / NIfTI target carries no patient or study: take them (not the acquisition tags, which
+            # describe the reference's sequence) from the DICOM reference of the same study
+            kwargs["tags"] = ref_identity
+            kwargs["derivation_description"] = (
+                f"{binfo['name']} output from {Path(tgt.path).name}, guided by the reference series "
+                f"{ref_identity.get('SeriesInstanceUID', reference)}"
+            )
         write_dicom_series(pred, dicom_dir, **kwargs)
         log(f"Wrote the derived DICOM series {dicom_dir} ({pred.shape[2]} files, SeriesDescription {description!r}).")
     result = {

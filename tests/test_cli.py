@@ -258,3 +258,25 @@ def test_clear_errors_leave_files_untouched(study, tmp_path, capsys):
     assert "monai-mcrecon reconstruct" in capsys.readouterr().err
     assert main(["simulate", "-i", target, "-o", str(out)]) == 1
     assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_nifti_target_with_dicom_reference_keeps_patient_and_study(tmp_path):
+    """A non-DICOM target takes patient, study and frame of reference (not the acquisition) from a DICOM reference."""
+    from monai_mcrecon.data.dicom import make_test_series, read_dicom_series, save_nifti_like
+
+    geometry = {"shape": (48, 40, 3), "spacing": (0.9, 1.1, 3.0)}
+    rng = np.random.default_rng(2)
+    ref_dir = make_test_series(tmp_path / "t1", np.round(rng.uniform(0, 500, size=geometry["shape"])),
+                               spacing=geometry["spacing"], series_description="T1")
+    ref_vol, ref_meta = read_dicom_series(ref_dir)
+    target = save_nifti_like(rng.uniform(0, 1, size=geometry["shape"]).astype(np.float32), ref_meta, tmp_path / "t2.nii.gz")
+    out = tmp_path / "out"
+    rc = main(["reconstruct", "-t", str(target), "-r", str(ref_dir), "--dicom", "-o", str(out), "--device", "cpu",
+               "--no-progress"])
+    assert rc == 0
+    _, meta_out = read_dicom_series(out / "dicom")
+    for tag in ("PatientID", "PatientName", "StudyInstanceUID", "FrameOfReferenceUID"):
+        assert str(meta_out["tags"][tag]) == str(ref_meta["tags"][tag]) != ""
+    assert meta_out["series_uid"] != ref_meta["series_uid"]
+    assert "guided by the reference series" in str(meta_out["tags"]["DerivationDescription"])
+    np.testing.assert_allclose(meta_out["affine"], ref_meta["affine"], atol=1e-4)
