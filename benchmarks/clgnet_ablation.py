@@ -1,13 +1,18 @@
-"""CLGNet (reconstructed) ablations on the embedded sample's test split, 4x, same training budget
-for every variant (``runs/clgnet_small_4x*.cmd``):
+"""CLGNet (reconstructed) ablations on the embedded sample's test split, same training budget for every
+variant (``runs/clgnet_small_4x_strips*.cmd``: 35 epochs x 40 iterations, batch 2 of 64-row full-width
+strips, Adam 5e-4 cosine to 1e-5):
 
     python benchmarks/clgnet_ablation.py \
-        --run "SFRB + contrastive (beta 0.1, pyramid)=runs/clgnet_small_4x/model.pt" \
-        --run "SFRB, no contrastive (beta 0)=runs/clgnet_small_4x_beta0/model.pt" \
-        --run "no Fourier branch, no contrastive=runs/clgnet_small_4x_beta0_nofourier/model.pt:nofourier" \
+        --run "SFRBs, no contrastive term (beta 0; shipped)=runs/clgnet_small_4x_strips/model.pt" \
+        --run "SFRBs + contrastive term (beta 0.1, pyramid)=runs/clgnet_small_4x_strips_beta0.1/model.pt" \
+        --run "no Fourier branch, beta 0=runs/clgnet_small_4x_strips_nofourier/model.pt:nofourier" \
+        --run "SFRBs, beta 0, hard DC (real zero-filled input)=runs/clgnet_small_4x_strips_dc/model.pt:dc" \
         --out benchmarks/results/clgnet_ablation_4x.md
 
-A ``:nofourier`` suffix builds the network without its Fourier branch (as it was trained).
+Suffixes after ``:`` (comma-separated) rebuild the variant as it was trained: ``nofourier`` (no
+Fourier branch), ``dc`` (hard data consistency, mask read off the input; the input is then the real
+zero-filled image of the release convention, ``degraded_output="real_irfft"``). Each input form gets
+its own zero-filled row.
 """
 
 from __future__ import annotations
@@ -18,28 +23,37 @@ from pathlib import Path
 from common import bundle_mean, emit, metrics_table
 
 CFG = Path(__file__).resolve().parents[1] / "bundles" / "clgnet_recon" / "configs" / "evaluate.json"
+OPTIONS = {
+    "nofourier": {"network_def#fourier": False},
+    "dc": {"degraded_output": "real_irfft", "data_consistency": True},
+}
+INPUT_NAMES = {"magnitude": "zero-filled input (magnitude)", "real_irfft": "zero-filled input (real part, release convention)"}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", action="append", required=True, help="'label=checkpoint[:nofourier]'")
+    p.add_argument("--run", action="append", required=True, help="'label=checkpoint[:option,...]'")
     p.add_argument("--acceleration", type=float, default=4)
     p.add_argument("--out", default=None)
     args = p.parse_args()
-    rows, zero_filled = [], None
+    rows, zero_filled = [], {}
     for spec in args.run:
         label, ckpt = spec.rsplit("=", 1)
-        fourier = not ckpt.endswith(":nofourier")
-        ckpt = ckpt.removesuffix(":nofourier")
-        overrides = {} if fourier else {"network_def#fourier": False}
+        ckpt, _, opts = ckpt.partition(":")
+        overrides: dict = {}
+        for opt in filter(None, opts.split(",")):
+            if opt not in OPTIONS:
+                raise SystemExit(f"Unknown option {opt!r} in {spec!r}; choose from {sorted(OPTIONS)}.")
+            overrides.update(OPTIONS[opt])
         mean = bundle_mean(str(CFG), ckpt_path=ckpt, acceleration=args.acceleration, preset="small", **overrides)
-        zero_filled = ("zero-filled input", mean["psnr_input"], mean["ssim_input"], mean["nmse_input"])
+        form = overrides.get("degraded_output", "magnitude")
+        zero_filled[form] = (INPUT_NAMES[form], mean["psnr_input"], mean["ssim_input"], mean["nmse_input"])
         rows.append((label, mean["psnr"], mean["ssim"], mean["nmse"]))
     caption = (
         f"CLGNet small (reconstructed), embedded sample test split, T2, MC-CDic column mask {args.acceleration:g}x, "
         "fastMRI metrics per volume, mean over cases; same budget for every variant."
     )
-    emit(metrics_table(caption, [zero_filled, *rows], first="variant"), args.out)
+    emit(metrics_table(caption, [*zero_filled.values(), *rows], first="variant"), args.out)
 
 
 if __name__ == "__main__":

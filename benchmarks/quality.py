@@ -41,40 +41,46 @@ def main() -> None:
         files = CLGNET + ([str(BASELINE / overrides)] if overrides else [])
         return bundle_mean(files, ckpt_path=ckpt, acceleration=acc, **kw)
 
-    rows = []
-    # zero-filled in the two input forms: the magnitude image (MC-CDic's input) and the real image of the
-    # release convention (the single-contrast models' input, whose k-space keeps the measurement exactly)
-    zf_mag = bundle_mean(MC_CDIC, ckpt_path=args.mc_cdic, acceleration=acc, preset="small") if args.mc_cdic else None
-    zf_real = None
+    # (row name, override file, checkpoint, extra overrides, input form); the input form follows the
+    # override file (VarNet needs exactly-zero unacquired k-space: the release convention's real image)
+    specs = [
+        ("BasicUNet + global residual (MONAI, target only)", "unet_single_baseline.json", args.unet, {}, "magnitude"),
+        ("VarNet (MONAI VariationalNetworkModel, single coil, small)", "varnet_baseline.json", args.varnet, {}, "real_irfft"),
+        ("CLGNet small, reconstructed (target only)", None, args.clgnet, {"preset": "small"}, "magnitude"),
+    ]
     results: dict[str, dict[str, float]] = {}
-    if args.unet:
-        results["BasicUNet + global residual (MONAI, target only)"] = single("unet_single_baseline.json", args.unet)
-    if args.varnet:
-        results["VarNet (MONAI VariationalNetworkModel, single coil, small)"] = single("varnet_baseline.json", args.varnet)
-    if args.clgnet:
-        results["CLGNet small, reconstructed (target only, DC)"] = single(None, args.clgnet, preset="small")
-    if results:
-        zf_real = next(iter(results.values()))
-    if zf_mag:
-        rows.append(("zero-filled, magnitude", zf_mag["psnr_input"], zf_mag["ssim_input"], zf_mag["nmse_input"]))
-    if zf_real:
-        rows.append(("zero-filled, real part (release convention)", zf_real["psnr_input"], zf_real["ssim_input"], zf_real["nmse_input"]))
+    zero_filled: dict[str, tuple] = {}
+    form_names = {
+        "magnitude": "zero-filled, magnitude (input of BasicUNet, CLGNet, MC-CDic)",
+        "real_irfft": "zero-filled, real part, release convention (input of VarNet)",
+    }
+    mc = bundle_mean(MC_CDIC, ckpt_path=args.mc_cdic, acceleration=acc, preset="small") if args.mc_cdic else None
+    for name, overrides, ckpt, extra, form in specs:
+        if ckpt:
+            r = results[name] = single(overrides, ckpt, **extra)
+            zero_filled.setdefault(form, (form_names[form], r["psnr_input"], r["ssim_input"], r["nmse_input"]))
+    if mc:
+        zero_filled.setdefault("magnitude", (form_names["magnitude"], mc["psnr_input"], mc["ssim_input"], mc["nmse_input"]))
+    rows = [zero_filled[f] for f in form_names if f in zero_filled]
     rows += [(name, r["psnr"], r["ssim"], r["nmse"]) for name, r in results.items()]
-    if zf_mag:
-        rows.append(("MC-CDic small (target + T1 reference)", zf_mag["psnr"], zf_mag["ssim"], zf_mag["nmse"]))
+    if mc:
+        rows.append(("MC-CDic small (target + T1 reference)", mc["psnr"], mc["ssim"], mc["nmse"]))
     caption = (
         "Embedded sample, test split (icbm_test_a, icbm_test_b; 32 slices), T2 target, T1 reference, "
         f"MC-CDic column mask {acc:g}x, fastMRI metrics per volume, mean over cases."
     )
     lines = metrics_table(caption, rows)
-    if zf_real and args.clgnet:
-        cl = results["CLGNet small, reconstructed (target only, DC)"]
-        lines += ["", f"CLGNet - zero-filled (same input): {cl['psnr'] - zf_real['psnr_input']:+.2f} dB."]
-        for name, r in results.items():
-            if name.startswith("BasicUNet"):
-                lines[-1] += f" CLGNet - BasicUNet: {cl['psnr'] - r['psnr']:+.2f} dB."
-    if zf_mag:
-        lines += ["", f"MC-CDic - zero-filled (magnitude): {zf_mag['psnr'] - zf_mag['psnr_input']:+.2f} dB."]
+    cl = results.get("CLGNet small, reconstructed (target only)")
+    un = results.get("BasicUNet + global residual (MONAI, target only)")
+    notes = []
+    if cl:
+        notes.append(f"CLGNet - zero-filled: {cl['psnr'] - cl['psnr_input']:+.2f} dB")
+        if un:
+            notes.append(f"CLGNet - BasicUNet: {cl['psnr'] - un['psnr']:+.2f} dB")
+    if mc:
+        notes.append(f"MC-CDic - zero-filled: {mc['psnr'] - mc['psnr_input']:+.2f} dB")
+    if notes:
+        lines += ["", "; ".join(notes) + "."]
     emit(lines, args.out)
     if args.out:
         save_bar_figure(rows, Path(args.out).with_suffix(".png"), f"Reconstruction at {acc:g}x, embedded sample test split")

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/clgnet_recon/configs/train.json --logging_file bundles/clgnet_recon/configs/logging.conf --preset small --max_epochs 35 --batch_size 2 --patch_size [64,-1] --val_interval 5 --output_dir runs/clgnet_small_4x_strips_dc --beta 0 --degraded_output real_irfft --data_consistency True
