@@ -3,10 +3,10 @@ variant (``runs/clgnet_small_4x_strips*.cmd``: 35 epochs x 40 iterations, batch 
 strips, Adam 5e-4 cosine to 1e-5):
 
     python benchmarks/clgnet_ablation.py \
-        --run "SFRBs, no contrastive term (beta 0; shipped)=runs/clgnet_small_4x_strips/model.pt" \
-        --run "SFRBs + contrastive term (beta 0.1, pyramid)=runs/clgnet_small_4x_strips_beta0.1/model.pt" \
-        --run "no Fourier branch, beta 0=runs/clgnet_small_4x_strips_nofourier/model.pt:nofourier" \
-        --run "SFRBs, beta 0, hard DC (real zero-filled input)=runs/clgnet_small_4x_strips_dc/model.pt:dc" \
+        --run "SFRBs, no contrastive term (beta 0; shipped)=bundles/clgnet_recon/models/model.pt" \
+        --run "SFRBs + contrastive term (beta 0.1, pyramid)=benchmarks/weights/clgnet_small_4x_strips_beta0.1.pt" \
+        --run "no Fourier branch, beta 0=benchmarks/weights/clgnet_small_4x_strips_nofourier.pt:nofourier" \
+        --run "SFRBs, beta 0, hard DC (real zero-filled input)=benchmarks/weights/clgnet_small_4x_strips_dc.pt:dc" \
         --out benchmarks/results/clgnet_ablation_4x.md
 
 Suffixes after ``:`` (comma-separated) rebuild the variant as it was trained: ``nofourier`` (no

@@ -2,9 +2,12 @@
 zero-filled, MONAI BasicUNet, MONAI VarNet (single coil), CLGNet small and MC-CDic small.
 
     python benchmarks/quality.py --acceleration 4 \
-        --unet runs/unet_single_4x/model_final.pt --varnet runs/varnet_small_4x/model_final.pt \
+        --unet benchmarks/weights/unet_single_4x.pt --varnet benchmarks/weights/varnet_small_4x.pt \
         --clgnet bundles/clgnet_recon/models/model.pt --mc_cdic bundles/mc_cdic_recon/models/model.pt \
         --out benchmarks/results/quality_4x.md
+    python benchmarks/quality.py --acceleration 8 \
+        --unet benchmarks/weights/unet_single_8x.pt --clgnet benchmarks/weights/clgnet_small_8x.pt \
+        --mc_cdic benchmarks/weights/mc_cdic_small_8x.pt --out benchmarks/results/quality_8x.md
 
 Every model is evaluated by a bundle's ``evaluate.json`` (fastMRI PSNR / SSIM / NMSE per volume, mean
 over the test cases); the single-contrast baselines run inside ``bundles/clgnet_recon`` with the

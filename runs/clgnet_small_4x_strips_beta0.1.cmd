@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --logging_file bundles/clgnet_recon/configs/logging.conf --max_epochs 35 --batch_size 2 --patch_size [64,-1] --val_interval 5 --config_file bundles/clgnet_recon/configs/train.json --preset small --beta 0.1 --output_dir runs/clgnet_small_4x_strips_beta0.1

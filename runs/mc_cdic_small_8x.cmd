@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --acceleration 8 --max_epochs 100 --val_interval 10 --output_dir runs/mc_cdic_small_8x
