@@ -50,7 +50,6 @@ __all__ = [
 
 #: Bundles shipped with the repository (a path to a bundle folder works too).
 BUNDLE_NAMES = ("mc_cdic_recon", "mc_cdic_sr", "clgnet_recon")
-COIL_COMBINE = ("rss", "sense")
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 H5_SUFFIXES = (".h5", ".hdf5")
 
@@ -122,62 +121,14 @@ def _as_3d(arr: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def _centre_crop(img: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    h, w = img.shape[-2:]
-    ch, cw = min(int(size[0]), h), min(int(size[1]), w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return img[..., top : top + ch, left : left + cw]
-
-
 def _load_h5(
     path: Path, coil_combine: str, crop_to_recon_size: bool, progress: bool, log: Log
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    from tqdm.auto import tqdm
+    from monai_mcrecon.transforms.kspace_input import read_zero_filled_volume
 
-    from monai_mcrecon.data import FastMRIVolume
-    from monai_mcrecon.kspace import estimate_sensitivities, ifft2c, rss, sens_combine
-
-    if coil_combine not in COIL_COMBINE:
-        raise ValueError(f"Unknown coil combination {coil_combine!r}; use one of {COIL_COMBINE}.")
-    with FastMRIVolume(path) as vol:
-        try:
-            meta = vol.metadata
-        except ValueError:
-            meta = {}
-        mask = vol.mask()
-        recon_size = meta.get("recon_size")
-        slices = []
-        for i in tqdm(range(vol.num_slices), desc=f"read {path.name}", unit="slice", disable=not progress):
-            k = vol.kspace(i)  # [C, H, W], one slice read at a time
-            coil_images = ifft2c(k)
-            if not vol.is_multicoil:
-                img = coil_images[0].abs()
-            elif coil_combine == "rss":
-                img = rss(coil_images)
-            else:
-                sens = estimate_sensitivities(k, mask=mask, method="lowres")
-                img = sens_combine(coil_images, sens, keepdim=False).abs()
-            if crop_to_recon_size:
-                if not recon_size:
-                    raise ValueError(f"{path.name}: the ISMRMRD header has no recon size; run without --crop-to-recon-size.")
-                img = _centre_crop(img, recon_size[:2])
-            slices.append(img.to(torch.float32).numpy())
-        multicoil, num_coils = vol.is_multicoil, vol.num_coils
-    arr = np.ascontiguousarray(np.stack(slices, axis=-1), dtype=np.float32)  # [H, W, slices] = [X, Y, Z]
-    fov_key, size_key = ("recon_fov_mm", "recon_size") if crop_to_recon_size else ("encoding_fov_mm", "encoding_size")
-    spacing = [1.0, 1.0, 1.0]
-    if meta.get(fov_key) and meta.get(size_key):
-        fov, size = meta[fov_key], meta[size_key]
-        spacing = [fov[0] / size[0], fov[1] / size[1], float(fov[2]) / max(int(size[2]), 1)]
-    affine = np.diag([*spacing, 1.0])
-    info = {
-        "multicoil": multicoil,
-        "num_coils": num_coils,
-        "coil_combine": coil_combine if multicoil else "single-coil |ifft2c|",
-        "cropped_to_recon_size": bool(crop_to_recon_size),
-        "spacing_mm": spacing,
-        "affine": "synthetic (identity directions, header FOV spacing); h5 files carry no patient position",
-    }
+    volume, affine, info = read_zero_filled_volume(path, coil_combine, crop_to_recon_size, progress=progress)
+    arr = np.ascontiguousarray(volume.numpy(), dtype=np.float32)  # [H, W, slices] = [X, Y, Z]
+    multicoil, num_coils = info["multicoil"], info["num_coils"]
     log(
         f"Read {path.name}: {arr.shape[-1]} slices of {arr.shape[0]}x{arr.shape[1]}, "
         f"{'multi-coil (' + str(num_coils) + ' coils, ' + coil_combine + ')' if multicoil else 'single-coil'} zero-filled images."

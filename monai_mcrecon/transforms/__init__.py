@@ -15,12 +15,20 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
+from monai_mcrecon.transforms.kspace_input import (
+    FastMRIKspaceToImage,
+    FastMRIKspaceToImaged,
+    kspace_file_datalist,
+    read_zero_filled_volume,
+)
 from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
 
 __all__ = [
     "CheckFinite",
     "CheckFinited",
     "CheckPairedShaped",
+    "FastMRIKspaceToImage",
+    "FastMRIKspaceToImaged",
     "ComplexToRealLastd",
     "KspaceTruncate",
     "KspaceTruncated",
@@ -37,5 +45,7 @@ __all__ = [
     "ScaleIntensityRecord",
     "ScaleIntensityRecordd",
     "SelectContrastsd",
+    "kspace_file_datalist",
     "paired_augmentation",
+    "read_zero_filled_volume",
 ]

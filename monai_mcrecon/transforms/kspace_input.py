@@ -1,0 +1,309 @@
+"""k-space input: a fastMRI h5 file (an already undersampled acquisition) as the zero-filled image volume.
+
+The MRI bundles restore a zero-filled target image ``[1, H, W, S]``. When the acquisition itself is
+given, a fastMRI-layout h5 file (:mod:`monai_mcrecon.data.fastmri_h5`: k-space ``[slices, coils, H, W]``
+or ``[slices, H, W]`` and its column ``mask``), :class:`FastMRIKspaceToImage` /
+:class:`FastMRIKspaceToImaged` turn it into that volume:
+
+* every slice is read lazily (:class:`~monai_mcrecon.data.FastMRIVolume`, one slice at a time);
+* the coil images ``ifft2c(k)`` are combined: ``"rss"`` (:func:`~monai_mcrecon.kspace.rss`) or
+  ``"sense"`` (:func:`~monai_mcrecon.kspace.sens_combine` with low-resolution maps from the
+  auto-calibration region, :func:`~monai_mcrecon.kspace.estimate_sensitivities`); single-coil files
+  give ``|ifft2c(k)|``;
+* optionally each slice is centre-cropped to the header's recon matrix;
+* the slices are stacked along the last axis, ``[1, H, W, S]`` (phase encoding along ``W``, the
+  layout of the bundles' NIfTI volumes), as a ``MetaTensor`` with a synthetic affine (identity
+  directions, voxel size = header FOV / matrix; h5 files carry no patient position).
+
+The k-space is used as it is: it must be the undersampled acquisition (fastMRI test / challenge
+files, or a file and the mask that produced it). Nothing is re-undersampled; a file with samples
+outside its mask is rejected.
+
+:func:`read_zero_filled_volume` is the function behind both (the ``monai-mcrecon`` command reads h5
+targets with it too), and :func:`kspace_file_datalist` builds the one-item datalist that the
+bundles' ``inference.json`` uses for ``--kspace_file``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import MapTransform, Transform
+
+__all__ = [
+    "COIL_COMBINE",
+    "FastMRIKspaceToImage",
+    "FastMRIKspaceToImaged",
+    "centre_crop",
+    "kspace_file_datalist",
+    "read_zero_filled_volume",
+]
+
+#: Coil combinations of multi-coil k-space.
+COIL_COMBINE = ("rss", "sense")
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+def centre_crop(img: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Centre-crop the last two axes of ``img`` to ``size`` (``(h, w)``; never larger than the image)."""
+    h, w = img.shape[-2:]
+    ch, cw = min(int(size[0]), h), min(int(size[1]), w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[..., top : top + ch, left : left + cw]
+
+
+def _load_mask(mask: str | PathLike | np.ndarray | torch.Tensor | None, width: int, name: str) -> torch.Tensor | None:
+    """A user mask (array or ``.npy`` file) as float32 ``[1, W]``."""
+    if mask is None:
+        return None
+    if isinstance(mask, (str, PathLike)):
+        path = Path(mask)
+        if not path.is_file():
+            raise FileNotFoundError(f"Mask file {str(path)!r} does not exist; give a .npy file with the 1-D column mask.")
+        mask = np.load(path)
+    m = torch.as_tensor(np.asarray(mask), dtype=torch.float32)
+    if m.numel() != width or m.shape[-1] != width:
+        raise ValueError(
+            f"{name}: the mask has shape {tuple(m.shape)} but the k-space has W={width} columns; give the 1-D column "
+            "mask [W] (or [1, W]) that produced this acquisition."
+        )
+    if not torch.all((m == 0) | (m == 1)):
+        raise ValueError(f"{name}: the mask must be binary (0/1).")
+    return m.reshape(1, width)
+
+
+def read_zero_filled_volume(
+    path: str | PathLike,
+    coil_combine: str = "rss",
+    crop_to_recon_size: bool = False,
+    mask: str | PathLike | np.ndarray | torch.Tensor | None = None,
+    progress: bool = False,
+) -> tuple[torch.Tensor, np.ndarray, dict[str, Any]]:
+    """Read a fastMRI h5 file slice by slice and return its zero-filled image volume.
+
+    Args:
+        path: the ``.h5`` file (fastMRI layout, see :mod:`monai_mcrecon.data.fastmri_h5`).
+        coil_combine: multi-coil files: ``"rss"`` (root sum of squares of the coil images) or
+            ``"sense"`` (sensitivity-weighted combination, low-resolution maps from the
+            auto-calibration region, ``method="lowres"``). Ignored for single-coil files.
+        crop_to_recon_size: centre-crop every slice to the header's recon matrix.
+        mask: the 1-D column mask ``[W]`` of the acquisition (array or ``.npy`` file); default the
+            file's ``mask`` dataset, else the columns where the k-space is non-zero.
+        progress: a progress bar over the slices.
+
+    Returns:
+        ``(volume, affine, info)``: float32 ``[H, W, S]``; 4x4 affine (identity directions, voxel
+        size from the header FOV / matrix, 1 mm without a header); ``info`` with ``multicoil``,
+        ``num_coils``, ``coil_combine``, ``cropped_to_recon_size``, ``spacing_mm``, ``affine`` (a
+        note), ``mask_source`` (``"user"``, ``"file"`` or ``"inferred"``), ``acceleration``
+        (``W / sampled columns``) and ``num_sampled_columns``.
+
+    Raises:
+        FileNotFoundError: missing file or mask file.
+        ValueError: unknown ``coil_combine``, an unreadable file, a mask that does not fit, k-space
+            outside the mask (not the undersampled acquisition), or cropping without a recon size.
+    """
+    from tqdm.auto import tqdm
+
+    from monai_mcrecon.data.fastmri_h5 import FastMRIVolume
+    from monai_mcrecon.kspace import estimate_sensitivities, ifft2c, rss, sens_combine
+
+    if coil_combine not in COIL_COMBINE:
+        raise ValueError(f"Unknown coil combination {coil_combine!r}; use one of {COIL_COMBINE}.")
+    path = Path(path)
+    with FastMRIVolume(path) as vol:
+        try:
+            meta = vol.metadata
+        except ValueError:
+            meta = {}
+        width = vol.shape[-1]
+        user_mask = _load_mask(mask, width, path.name)
+        file_mask = vol.mask()
+        col_mask = user_mask if user_mask is not None else file_mask
+        mask_source = "user" if user_mask is not None else ("file" if file_mask is not None else "inferred")
+        recon_size = meta.get("recon_size")
+        if crop_to_recon_size and not recon_size:
+            raise ValueError(f"{path.name}: the ISMRMRD header has no recon size; do not crop to the recon size.")
+        sampled = torch.zeros(width, dtype=torch.bool)
+        slices = []
+        for i in tqdm(range(vol.num_slices), desc=f"read {path.name}", unit="slice", disable=not progress):
+            k = vol.kspace(i)  # [C, H, W], only this slice is read
+            acquired = (k != 0).flatten(0, 1).any(dim=0)  # [W]
+            sampled |= acquired
+            if col_mask is not None and bool((acquired & (col_mask[0] == 0)).any()):
+                raise ValueError(
+                    f"{path.name}: slice {i} has k-space samples in columns that the {mask_source} mask leaves out; the "
+                    "k-space must be the undersampled acquisition (zero outside the mask). Give the mask that produced "
+                    "it, or undersample the file first (nothing is re-undersampled here)."
+                )
+            coil_images = ifft2c(k)
+            if not vol.is_multicoil:
+                img = coil_images[0].abs()
+            elif coil_combine == "rss":
+                img = rss(coil_images)
+            else:
+                sens = estimate_sensitivities(k, mask=col_mask, method="lowres")
+                img = sens_combine(coil_images, sens, keepdim=False).abs()
+            if crop_to_recon_size:
+                img = centre_crop(img, recon_size[:2])
+            slices.append(img.to(torch.float32))
+        multicoil, num_coils = vol.is_multicoil, vol.num_coils
+    volume = torch.stack(slices, dim=-1).contiguous()  # [H, W, S] = [X, Y, Z]
+    num_sampled = int(col_mask.sum()) if col_mask is not None else int(sampled.sum())
+    fov_key, size_key = ("recon_fov_mm", "recon_size") if crop_to_recon_size else ("encoding_fov_mm", "encoding_size")
+    spacing = [1.0, 1.0, 1.0]
+    if meta.get(fov_key) and meta.get(size_key):
+        fov, size = meta[fov_key], meta[size_key]
+        spacing = [fov[0] / size[0], fov[1] / size[1], float(fov[2]) / max(int(size[2]), 1)]
+    affine = np.diag([*spacing, 1.0])
+    info = {
+        "multicoil": multicoil,
+        "num_coils": num_coils,
+        "coil_combine": coil_combine if multicoil else "single-coil |ifft2c|",
+        "cropped_to_recon_size": bool(crop_to_recon_size),
+        "spacing_mm": spacing,
+        "affine": "synthetic (identity directions, header FOV spacing); h5 files carry no patient position",
+        "mask_source": mask_source,
+        "num_sampled_columns": num_sampled,
+        "acceleration": float(width / max(num_sampled, 1)),
+    }
+    return volume, affine, info
+
+
+class FastMRIKspaceToImage(Transform):
+    """A fastMRI h5 file (path) -> its zero-filled, coil-combined image volume ``[1, H, W, S]``.
+
+    See :func:`read_zero_filled_volume`. The output is a ``MetaTensor`` whose meta holds
+    ``filename_or_obj`` (the h5 file), ``affine`` / ``original_affine`` (synthetic, from the header
+    FOV), ``spatial_shape``, ``original_channel_dim = 0`` (channel-first already, so
+    ``EnsureChannelFirstd`` leaves it alone) and the acquisition: ``kspace_coil_combine``,
+    ``kspace_num_coils``, ``kspace_acceleration``, ``kspace_mask_source``, ``kspace_cropped``.
+
+    Args:
+        coil_combine: ``"rss"`` or ``"sense"`` (multi-coil files).
+        crop_to_recon_size: centre-crop to the header's recon matrix.
+        mask: the acquisition's 1-D column mask (array or ``.npy`` file), default the file's.
+        progress: progress bar over the slices.
+    """
+
+    def __init__(
+        self,
+        coil_combine: str = "rss",
+        crop_to_recon_size: bool = False,
+        mask: str | PathLike | np.ndarray | torch.Tensor | None = None,
+        progress: bool = False,
+    ) -> None:
+        if coil_combine not in COIL_COMBINE:
+            raise ValueError(f"Unknown coil combination {coil_combine!r}; use one of {COIL_COMBINE}.")
+        self.coil_combine, self.crop_to_recon_size, self.mask, self.progress = (
+            coil_combine,
+            bool(crop_to_recon_size),
+            mask,
+            progress,
+        )
+
+    def __call__(self, path: str | PathLike) -> MetaTensor:
+        if not str(path).lower().endswith(H5_SUFFIXES):
+            raise ValueError(f"{str(path)!r} is not a fastMRI .h5 file; k-space input needs the raw-data h5 file.")
+        volume, affine, info = read_zero_filled_volume(
+            path, self.coil_combine, self.crop_to_recon_size, self.mask, self.progress
+        )
+        aff = torch.as_tensor(affine, dtype=torch.float64)
+        meta = {
+            "filename_or_obj": str(path),
+            "affine": aff,
+            "original_affine": aff.clone(),
+            "spatial_shape": torch.as_tensor(volume.shape),
+            "original_channel_dim": 0,
+            "kspace_coil_combine": info["coil_combine"],
+            "kspace_num_coils": int(info["num_coils"]),
+            "kspace_acceleration": float(info["acceleration"]),
+            "kspace_mask_source": info["mask_source"],
+            "kspace_cropped": bool(info["cropped_to_recon_size"]),
+        }
+        return MetaTensor(volume[None], meta=meta)
+
+
+class FastMRIKspaceToImaged(MapTransform):
+    """Dictionary version of :class:`FastMRIKspaceToImage`: ``keys`` hold h5 paths, replaced by the volumes.
+
+    Args:
+        keys: keys of the h5 file paths (e.g. ``"target"``).
+        coil_combine, crop_to_recon_size, mask, progress: see :class:`FastMRIKspaceToImage`.
+        allow_missing_keys: skip absent keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        coil_combine: str = "rss",
+        crop_to_recon_size: bool = False,
+        mask: str | PathLike | np.ndarray | torch.Tensor | None = None,
+        progress: bool = False,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.converter = FastMRIKspaceToImage(coil_combine, crop_to_recon_size, mask, progress)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.converter(d[key])
+        return d
+
+
+def kspace_file_datalist(
+    kspace_file: str | PathLike,
+    target_contrast: str,
+    reference_contrast: str | None = None,
+    reference_file: str | PathLike | None = None,
+    bundle: str = "this bundle",
+) -> list[dict[str, str]]:
+    """The one-item datalist of a k-space input (``--kspace_file``) for a bundle's ``inference.json``.
+
+    Args:
+        kspace_file: the fastMRI h5 file of the target contrast.
+        target_contrast: the bundle's target contrast name (the item's key of ``kspace_file``).
+        reference_contrast: the bundle's reference contrast, if it needs one.
+        reference_file: the reference image (NIfTI), on the same in-plane grid and slices.
+        bundle: bundle name for the messages.
+
+    Returns:
+        ``[{"case_id": <file stem>, target_contrast: kspace_file, reference_contrast: reference_file}]``.
+
+    Raises:
+        FileNotFoundError: a file does not exist.
+        ValueError: not an h5 file, a multi-contrast bundle without ``reference_file``, or a
+            ``reference_file`` for a bundle without a reference contrast.
+    """
+    path = Path(kspace_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"kspace_file {str(path)!r} does not exist; check --kspace_file.")
+    if not path.name.lower().endswith(H5_SUFFIXES):
+        raise ValueError(f"kspace_file {str(path)!r} is not a fastMRI .h5 file; pass the raw-data h5 file.")
+    stem = path.name.rsplit(".", 1)[0]
+    item = {"case_id": stem, target_contrast: str(path)}
+    if reference_contrast:
+        if reference_file is None:
+            raise ValueError(
+                f"{bundle} is multi-contrast: with --kspace_file it also needs the reference contrast "
+                f"({reference_contrast!r}) of the same slices on the same in-plane grid. Pass --reference_file "
+                "path/to/reference.nii.gz."
+            )
+        ref = Path(reference_file)
+        if not ref.is_file():
+            raise FileNotFoundError(f"reference_file {str(ref)!r} does not exist; check --reference_file.")
+        item[reference_contrast] = str(ref)
+    elif reference_file is not None:
+        raise ValueError(
+            f"reference_file was given but {bundle} has no reference contrast (reference_contrast is null); drop "
+            "--reference_file, or set --reference_contrast for a network trained with one."
+        )
+    return [item]
