@@ -1,4 +1,4 @@
-"""Data: the embedded sample, datalists and slice datasets."""
+"""Data: the embedded MRI and natural-image samples, datalists and slice datasets."""
 
 from monai_mcrecon.data.datalist import NIFTI_SUFFIXES, build_datalist, check_contrasts, load_datalist
 from monai_mcrecon.data.dicom import (
@@ -18,6 +18,14 @@ from monai_mcrecon.data.fastmri_h5 import (
     parse_ismrmrd_header,
     write_fastmri_h5,
 )
+from monai_mcrecon.data.natural import (
+    IMAGE_SUFFIXES,
+    NATURAL_SPLITS,
+    image_folder_datalist,
+    natural_sample_datalist,
+    natural_sample_dir,
+    stereo_sample,
+)
 from monai_mcrecon.data.sample import SAMPLE_DIR, SPLITS, sample_datalist, sample_datalist_file
 from monai_mcrecon.data.slices import VolumeSliceDataset
 
@@ -25,8 +33,10 @@ __all__ = [
     "DEFAULT_SERIES_DESCRIPTION",
     "FastMRISliceDataset",
     "FastMRIVolume",
+    "IMAGE_SUFFIXES",
     "ISMRMRD_NAMESPACE",
     "LPS_TO_RAS",
+    "NATURAL_SPLITS",
     "NIFTI_SUFFIXES",
     "SAMPLE_DIR",
     "SPLITS",
@@ -34,14 +44,18 @@ __all__ = [
     "VolumeSliceDataset",
     "build_datalist",
     "check_contrasts",
+    "image_folder_datalist",
     "list_dicom_series",
     "load_datalist",
     "make_test_series",
+    "natural_sample_datalist",
+    "natural_sample_dir",
     "parse_ismrmrd_header",
     "read_dicom_series",
     "sample_datalist",
     "sample_datalist_file",
     "save_nifti_like",
+    "stereo_sample",
     "write_dicom_series",
     "write_fastmri_h5",
 ]

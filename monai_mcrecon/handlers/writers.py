@@ -1,5 +1,5 @@
 """Ignite handlers that write what a person looks at after an evaluation: a metrics table and
-one figure per case (degraded input | restoration | truth | error)."""
+one figure per case (degraded input | restoration | truth | error), for MRI and natural images."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-__all__ = ["MetricsCSVWriter", "ReconstructionFigureWriter"]
+__all__ = ["MetricsCSVWriter", "ReconstructionFigureWriter", "RestorationFigureWriter"]
 
 
 def _as_list(batch) -> list:
@@ -141,5 +141,94 @@ class ReconstructionFigureWriter:
                 ax.axis("off")
             fig.suptitle(case)
             fig.tight_layout(rect=(0, 0, 1, 0.93))
+            fig.savefig(os.path.join(self.output_dir, f"{case}.png"), dpi=80)
+            plt.close(fig)
+
+
+class RestorationFigureWriter:
+    """Save one PNG per case for natural-image restoration: degraded | restored | truth | |error|.
+
+    Reads decollated evaluator outputs (a list of dicts, one per image) holding ``[C, H, W]`` images
+    in [0, 1] (C = 1: gray colormap, C = 3: RGB; values are clamped for display). The first two
+    titles carry the PSNR against the truth (data range 1, all channels, as
+    :class:`~monai_mcrecon.metrics.ImagePSNR`); the error panel is the channel mean of ``|pred - truth|``
+    times ``error_gain``.
+
+    Args:
+        output_dir: folder of the figures (created); files are ``<case_id>.png``.
+        input_key, pred_key, label_key: output keys of the degraded input, restoration and clean truth.
+        case_key: key of the image name.
+        titles: panel titles for (input, restoration).
+        error_gain: display gain of the error panel.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        input_key: str = "image",
+        pred_key: str = "pred",
+        label_key: str = "label",
+        case_key: str = "case_id",
+        titles: Sequence[str] = ("degraded", "restored"),
+        error_gain: float = 3.0,
+    ) -> None:
+        self.output_dir, self.case_key = output_dir, case_key
+        self.keys = (input_key, pred_key, label_key)
+        self.titles, self.error_gain = tuple(titles), error_gain
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    @staticmethod
+    def _image(x, key: str) -> np.ndarray:
+        a = torch.as_tensor(x).detach().cpu().float()
+        if a.ndim == 4 and a.shape[0] == 1:
+            a = a[0]
+        if a.ndim != 3 or a.shape[0] not in (1, 3):
+            raise ValueError(
+                f"RestorationFigureWriter expects {key!r} as [C, H, W] with C = 1 or 3 (decollated outputs), "
+                f"got shape {tuple(a.shape)}."
+            )
+        return a.numpy()
+
+    @staticmethod
+    def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
+        mse = float(np.mean((np.clip(pred, 0, 1) - truth) ** 2))
+        return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+    def __call__(self, engine: Engine) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        Path(self.output_dir).mkdir(parents=True, exist_ok=True)
+        outputs, cases = _as_list(engine.state.output), _case_ids(engine, self.case_key)
+        for item, case in zip(outputs, cases):
+            inp, pred, truth = (self._image(item[k], k) for k in self.keys)
+            if not inp.shape[1:] == pred.shape[1:] == truth.shape[1:]:
+                raise ValueError(
+                    f"case {case}: input {inp.shape}, prediction {pred.shape} and truth {truth.shape} differ in "
+                    "size; crop the prediction back to the input size (e.g. inverse DivisiblePadd) before plotting."
+                )
+            err = np.abs(np.clip(pred, 0, 1) - truth).mean(0) * self.error_gain
+            h, w = truth.shape[1:]
+            fig, axes = plt.subplots(1, 4, figsize=(4 * 3.2, 3.2 * h / w + 0.6))
+            panels = [
+                (inp, f"{self.titles[0]} ({self.psnr(inp, truth):.2f} dB)"),
+                (pred, f"{self.titles[1]} ({self.psnr(pred, truth):.2f} dB)"),
+                (truth, "truth"),
+                (err[None], f"|error| x{self.error_gain:g}"),
+            ]
+            for ax, (img, title) in zip(axes, panels):
+                img = np.clip(img, 0, 1)
+                if img.shape[0] == 3:
+                    ax.imshow(img.transpose(1, 2, 0))
+                else:
+                    ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+                ax.set_title(title, fontsize=9)
+                ax.axis("off")
+            fig.suptitle(case)
+            fig.tight_layout()
             fig.savefig(os.path.join(self.output_dir, f"{case}.png"), dpi=80)
             plt.close(fig)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .functional import nmse, psnr, rmse, ssim, ssim_matlab
-from .handlers import FastMRINMSE, FastMRIPSNR, FastMRISSIM, MatlabSSIM
+from .handlers import FastMRINMSE, FastMRIPSNR, FastMRISSIM, ImagePSNR, ImageSSIM, MatlabSSIM
 from .metrics import FastMRINMSEMetric, FastMRIPSNRMetric, FastMRISSIMMetric, MatlabSSIMMetric
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "FastMRIPSNRMetric",
     "FastMRISSIM",
     "FastMRISSIMMetric",
+    "ImagePSNR",
+    "ImageSSIM",
     "MatlabSSIM",
     "MatlabSSIMMetric",
     "nmse",

@@ -1,4 +1,5 @@
-"""Ignite metric handlers for the fastMRI and MATLAB image-quality metrics.
+"""Ignite metric handlers for the fastMRI and MATLAB image-quality metrics, and fixed-range PSNR/SSIM for
+natural images (:class:`ImagePSNR`, :class:`ImageSSIM`).
 
 Thin :class:`monai.handlers.IgniteMetricHandler` wrappers (the pattern of :class:`monai.handlers.PSNR`)
 around the classes of :mod:`monai_mcrecon.metrics.metrics`, for evaluators and bundle configs, e.g.::
@@ -24,7 +25,7 @@ from monai.utils import MetricReduction
 
 from .metrics import FastMRINMSEMetric, FastMRIPSNRMetric, FastMRISSIMMetric, MatlabSSIMMetric
 
-__all__ = ["FastMRINMSE", "FastMRIPSNR", "FastMRISSIM", "MatlabSSIM"]
+__all__ = ["FastMRINMSE", "FastMRIPSNR", "FastMRISSIM", "ImagePSNR", "ImageSSIM", "MatlabSSIM"]
 
 
 class FastMRIPSNR(IgniteMetricHandler):
@@ -115,3 +116,64 @@ class MatlabSSIM(IgniteMetricHandler):
     ) -> None:
         metric_fn = MatlabSSIMMetric(data_range=data_range, reduction=reduction)
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+
+class ImagePSNR(IgniteMetricHandler):
+    """Mean PSNR over the images of an epoch with a **fixed** data range (natural images in [0, 1]).
+
+    Builds on :class:`monai.metrics.PSNRMetric`: per image, ``10 log10(data_range^2 / MSE)`` with the MSE
+    over all channels and pixels (= ``skimage.metrics.peak_signal_noise_ratio(..., data_range=1)``).
+    Clamp predictions to [0, 1] beforehand (post-transform) if the network can leave that range.
+
+    Args:
+        data_range: peak-to-peak range of the images (1.0 for [0, 1]).
+        reduction: reduction of the per-image values, ``"mean"`` by default.
+        output_transform: maps ``engine.state.output`` to ``(y_pred, y)`` (``[B, C, H, W]`` or lists of
+            ``[C, H, W]``), e.g. ``monai.handlers.from_engine(["pred", "label"])``.
+        save_details: keep the per-image values in ``engine.state.metric_details[name]``.
+    """
+
+    def __init__(
+        self,
+        data_range: float = 1.0,
+        reduction: MetricReduction | str = MetricReduction.MEAN,
+        output_transform: Callable = lambda x: x,
+        save_details: bool = True,
+    ) -> None:
+        from monai.metrics import PSNRMetric
+
+        super().__init__(
+            metric_fn=PSNRMetric(max_val=data_range, reduction=reduction),
+            output_transform=output_transform,
+            save_details=save_details,
+        )
+
+
+class ImageSSIM(IgniteMetricHandler):
+    """Mean SSIM over the images of an epoch (Wang et al. 2004) with a fixed data range.
+
+    Builds on :class:`monai.metrics.SSIMMetric`: Gaussian 11 x 11 window, sigma 1.5, K1 0.01, K2 0.03,
+    valid (no padding) filtering, mean over the pixels and channels of each image; this equals
+    ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+    data_range=1, channel_axis=0)``. Needs images of at least 11 x 11.
+
+    Args:
+        data_range: peak-to-peak range of the images (1.0 for [0, 1]).
+        reduction, output_transform, save_details: as in :class:`ImagePSNR`.
+    """
+
+    def __init__(
+        self,
+        data_range: float = 1.0,
+        reduction: MetricReduction | str = MetricReduction.MEAN,
+        output_transform: Callable = lambda x: x,
+        save_details: bool = True,
+    ) -> None:
+        from monai.metrics import SSIMMetric
+
+        super().__init__(
+            metric_fn=SSIMMetric(spatial_dims=2, data_range=data_range, kernel_type="gaussian", win_size=11,
+                                 kernel_sigma=1.5, reduction=reduction),
+            output_transform=output_transform,
+            save_details=save_details,
+        )

@@ -1,6 +1,20 @@
-"""MONAI transforms over the k-space physics, array and dictionary versions."""
+"""MONAI transforms: k-space physics, natural-image I/O and degradations, array and dictionary versions."""
 
 from monai_mcrecon.transforms.array import CheckFinite, KspaceTruncate, KspaceUndersample, MoveSliceAxis, ScaleIntensityRecord
+from monai_mcrecon.transforms.degradation import (
+    AddGaussianNoise,
+    AddGaussianNoised,
+    AddHaze,
+    AddHazed,
+    AddRainStreaks,
+    AddRainStreaksd,
+    AddRicianNoise,
+    AddRicianNoised,
+    SaturatedMotionBlur,
+    SaturatedMotionBlurd,
+    line_kernel,
+    random_motion_kernel,
+)
 from monai_mcrecon.transforms.dictionary import (
     CheckFinited,
     CheckPairedShaped,
@@ -21,9 +35,24 @@ from monai_mcrecon.transforms.kspace_input import (
     kspace_file_datalist,
     read_zero_filled_volume,
 )
+from monai_mcrecon.transforms.natural import (
+    LoadNaturalImage,
+    LoadNaturalImaged,
+    SaveNaturalImage,
+    SaveNaturalImaged,
+    convert_channels,
+)
 from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
 
 __all__ = [
+    "AddGaussianNoise",
+    "AddGaussianNoised",
+    "AddHaze",
+    "AddHazed",
+    "AddRainStreaks",
+    "AddRainStreaksd",
+    "AddRicianNoise",
+    "AddRicianNoised",
     "CheckFinite",
     "CheckFinited",
     "CheckPairedShaped",
@@ -34,6 +63,8 @@ __all__ = [
     "KspaceTruncated",
     "KspaceUndersample",
     "KspaceUndersampled",
+    "LoadNaturalImage",
+    "LoadNaturalImaged",
     "MoveSliceAxis",
     "MoveSliceAxisd",
     "PrepareSRInputd",
@@ -41,11 +72,18 @@ __all__ = [
     "RegisterReference",
     "RegisterReferenced",
     "RestoreIntensityd",
+    "SaveNaturalImage",
+    "SaveNaturalImaged",
+    "SaturatedMotionBlur",
+    "SaturatedMotionBlurd",
     "SaveReconstructiond",
     "ScaleIntensityRecord",
     "ScaleIntensityRecordd",
     "SelectContrastsd",
+    "convert_channels",
     "kspace_file_datalist",
+    "line_kernel",
     "paired_augmentation",
+    "random_motion_kernel",
     "read_zero_filled_volume",
 ]

@@ -3,5 +3,20 @@
 from .clgnet import CLGNet
 from .mc_cdic import MCCDic
 from .varnet import SingleCoilVarNet
+from .deep_rl import DeepRL, DeepRLOutput
+from .mdrn import MDRN, DnCNN
+from .mstn import MSTN
+from .spdnet import SPDNet, SPDNetOutput
 
-__all__ = ["CLGNet", "MCCDic", "SingleCoilVarNet"]
+__all__ = [
+    "CLGNet",
+    "DeepRL",
+    "DeepRLOutput",
+    "DnCNN",
+    "MCCDic",
+    "MDRN",
+    "MSTN",
+    "SingleCoilVarNet",
+    "SPDNet",
+    "SPDNetOutput",
+]

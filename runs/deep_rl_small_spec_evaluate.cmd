@@ -1,0 +1,1 @@
+python -m monai.bundle run --config_file bundles/deep_rl_deblur/configs/evaluate.json --network_def#iterations_per_stage 1 --network_def#lambda_init 0.01 --ckpt_path runs/deep_rl_small_spec/model.pt --save_images false --output_dir runs/deep_rl_small_spec_evaluate

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file "['bundles/mdrn_denoise/configs/evaluate.json','bundles/mdrn_denoise/configs/mri_common.json','bundles/mdrn_denoise/configs/evaluate_mri.json']" --output_dir runs/mdrn_mri_eval

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file ['bundles/mdrn_denoise/configs/train.json','bundles/mdrn_denoise/configs/mri_common.json','bundles/mdrn_denoise/configs/train_mri.json'] --logging_file bundles/mdrn_denoise/configs/logging.conf --preset small --max_epochs 10 --iterations_per_epoch 100 --val_interval 5 --output_dir runs/mdrn_mri_plain

@@ -1,0 +1,1 @@
+cd /work/main && source /work/venv/bin/activate && OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mstn_dehaze/configs/train.json --color_augmentation False --output_dir runs/mstn_small   # run before color_augmentation/init_ckpt existed; identical recipe

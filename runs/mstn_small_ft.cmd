@@ -1,0 +1,1 @@
+cd /work/main && source /work/venv/bin/activate && OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mstn_dehaze/configs/train.json --init_ckpt runs/mstn_small/model.pt --learning_rate 0.0002 --max_epochs 20 --val_interval 2 --output_dir runs/mstn_small_ft

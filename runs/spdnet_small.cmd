@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/spdnet_derain/configs/train.json --logging_file bundles/spdnet_derain/configs/logging.conf --preset small --max_epochs 12 --iterations_per_epoch 250 --lr_decay_iterations 1000 --output_dir runs/spdnet_small
