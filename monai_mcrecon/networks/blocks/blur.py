@@ -17,9 +17,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["PADDING_MODES", "blur", "blur_adjoint"]
+__all__ = ["PADDING_MODES", "as_kernel_batch", "blur", "blur_adjoint"]
 
 PADDING_MODES = ("reflect", "replicate", "constant", "circular")
+
+
+def as_kernel_batch(kernel: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Kernels as ``[B or 1, 1, kh, kw]`` (``[B, kh, kw]`` / ``[1, kh, kw]`` accepted), checked against the batch."""
+    if kernel.ndim == 3:
+        kernel = kernel[:, None]
+    if kernel.ndim != 4 or kernel.shape[1] != 1:
+        raise ValueError(
+            f"kernel must be [B, 1, kh, kw], [B, kh, kw] or [1, kh, kw] (one kernel shared by all channels), "
+            f"got shape {tuple(kernel.shape)}."
+        )
+    if kernel.shape[0] not in (1, batch_size):
+        raise ValueError(
+            f"kernel batch size {kernel.shape[0]} does not match the image batch size {batch_size}; "
+            "give one kernel per sample or a single kernel [1, kh, kw]."
+        )
+    return kernel
 
 
 def _check(x: torch.Tensor, kernel: torch.Tensor, padding: str) -> torch.Tensor:
@@ -29,18 +46,7 @@ def _check(x: torch.Tensor, kernel: torch.Tensor, padding: str) -> torch.Tensor:
         )
     if padding not in PADDING_MODES:
         raise ValueError(f"padding={padding!r} is not supported; use one of {PADDING_MODES}.")
-    if kernel.ndim == 3:
-        kernel = kernel[:, None]
-    if kernel.ndim != 4 or kernel.shape[1] != 1:
-        raise ValueError(
-            f"kernel must be [B, 1, kh, kw] or [1, kh, kw] (one kernel shared by all channels), "
-            f"got shape {tuple(kernel.shape)}."
-        )
-    if kernel.shape[0] not in (1, x.shape[0]):
-        raise ValueError(
-            f"kernel batch size {kernel.shape[0]} does not match x batch size {x.shape[0]}; "
-            "give one kernel per sample or a single kernel [1, kh, kw]."
-        )
+    kernel = as_kernel_batch(kernel, x.shape[0])
     kh, kw = kernel.shape[-2:]
     if kh % 2 == 0 or kw % 2 == 0:
         raise ValueError(

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from monai_mcrecon.networks.blocks.blur import PADDING_MODES, blur
+from monai_mcrecon.networks.blocks.blur import PADDING_MODES, as_kernel_batch, blur
 from monai_mcrecon.networks.blocks.deep_rl_blocks import ConvEstimator, UNetEstimator, richardson_lucy_update
 from monai_mcrecon.networks.presets import PresetMixin
 
@@ -195,18 +195,7 @@ class DeepRL(PresetMixin, nn.Module):
             )
         if not torch.is_tensor(kernel):
             raise ValueError(f"kernel must be a tensor [B, 1, kh, kw], got {type(kernel).__name__}.")
-        if kernel.ndim == 3:
-            kernel = kernel[:, None]
-        if kernel.ndim != 4 or kernel.shape[1] != 1:
-            raise ValueError(
-                f"kernel must be [B, 1, kh, kw], [B, kh, kw] or [1, kh, kw] (one kernel shared by the channels), "
-                f"got shape {tuple(kernel.shape)}."
-            )
-        if kernel.shape[0] not in (1, image.shape[0]):
-            raise ValueError(
-                f"kernel batch size {kernel.shape[0]} does not match the image batch size {image.shape[0]}; "
-                "give one kernel per image or a single shared kernel."
-            )
+        kernel = as_kernel_batch(kernel, image.shape[0])
         kernel = kernel.to(dtype=image.dtype, device=image.device)
         if (kernel < 0).any():
             raise ValueError("the blur kernel has negative entries; a Richardson-Lucy kernel must be non-negative.")
