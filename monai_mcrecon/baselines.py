@@ -10,6 +10,11 @@ the input's dtype and device) so it can sit where a network would. Noise levels 
   Lucy 1974), scikit-image, per channel.
 * :func:`dark_channel_dehaze`: dark channel prior (He, Sun, Tang, CVPR 2009) with guided-filter
   refinement of the transmission (He, Sun, Tang, ECCV 2010) instead of soft matting.
+* :func:`average_interpolate`: frame interpolation by averaging the two neighbouring frames.
+* :func:`tvl1_interpolate`: frame interpolation by TV-L1 optical flow (Zach, Pock, Bischof, DAGM 2007;
+  scikit-image ``optical_flow_tvl1`` on gray frames) in both directions, the intermediate flows of the
+  linear-motion approximation of Super SloMo (Jiang et al., CVPR 2018), backward warping of both frames
+  and a ``(1 - t, t)`` blend.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["dark_channel_dehaze", "guided_filter", "nl_means_denoise", "richardson_lucy_deblur", "wavelet_denoise"]
+__all__ = ["average_interpolate", "dark_channel_dehaze", "tvl1_interpolate", "guided_filter", "nl_means_denoise", "richardson_lucy_deblur", "wavelet_denoise"]
 
 
 def _to_hwc(img: torch.Tensor, name: str) -> np.ndarray:
@@ -144,3 +149,44 @@ def dark_channel_dehaze(
     t = guided_filter(gray, t, radius, eps)
     j = (x - airlight) / np.maximum(t, t0)[..., None] + airlight
     return _from_hwc(j, img)
+
+
+def _check_pair(frame0: torch.Tensor, frame1: torch.Tensor, name: str) -> None:
+    _to_hwc(frame0, name)
+    if tuple(torch.as_tensor(frame0).shape) != tuple(torch.as_tensor(frame1).shape):
+        raise ValueError(f"{name}: the two frames differ in shape {tuple(frame0.shape)} vs {tuple(frame1.shape)}.")
+
+
+def average_interpolate(frame0: torch.Tensor, frame1: torch.Tensor) -> torch.Tensor:
+    """The mean of the two neighbouring frames (the simplest interpolation baseline)."""
+    _check_pair(frame0, frame1, "average_interpolate")
+    return 0.5 * (torch.as_tensor(frame0) + torch.as_tensor(frame1))
+
+
+def tvl1_interpolate(frame0: torch.Tensor, frame1: torch.Tensor, t: float = 0.5, **tvl1_kwargs) -> torch.Tensor:
+    """Interpolate the frame at time ``t`` in (0, 1) between ``frame0`` and ``frame1`` with TV-L1 flow.
+
+    ``F01`` (``frame1(p + F01(p)) = frame0(p)``) and ``F10`` come from ``skimage.registration.optical_flow_tvl1``
+    on the BT.601 gray frames; ``F_t0 = -(1 - t) t F01 + t^2 F10`` and ``F_t1 = (1 - t)^2 F01 - t (1 - t) F10``;
+    the result is ``(1 - t) warp(frame0, F_t0) + t warp(frame1, F_t1)`` (border padding).
+    """
+    from skimage.registration import optical_flow_tvl1
+
+    from monai_mcrecon.networks.blocks.warp import flow_warp
+    from monai_mcrecon.transforms.natural import convert_channels
+
+    _check_pair(frame0, frame1, "tvl1_interpolate")
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"t must lie in [0, 1], got {t}.")
+    f0 = torch.as_tensor(frame0).detach().cpu().double()
+    f1 = torch.as_tensor(frame1).detach().cpu().double()
+    g0 = convert_channels(f0, 1)[0].numpy()
+    g1 = convert_channels(f1, 1)[0].numpy()
+    # skimage returns (row, col) displacements; the project flow is (x, y).
+    f01 = torch.from_numpy(optical_flow_tvl1(g0, g1, **tvl1_kwargs)[::-1].copy())[None]
+    f10 = torch.from_numpy(optical_flow_tvl1(g1, g0, **tvl1_kwargs)[::-1].copy())[None]
+    ft0 = -(1 - t) * t * f01 + t * t * f10
+    ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
+    out = (1 - t) * flow_warp(f0[None], ft0) + t * flow_warp(f1[None], ft1)
+    like = torch.as_tensor(frame0)
+    return out[0].clamp(0, 1).to(dtype=like.dtype if like.is_floating_point() else torch.float32, device=like.device)

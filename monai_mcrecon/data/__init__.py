@@ -1,4 +1,4 @@
-"""Data: the embedded MRI and natural-image samples, datalists and slice datasets."""
+"""Data: the embedded MRI and natural-image and video samples, datalists and slice datasets."""
 
 from monai_mcrecon.data.datalist import NIFTI_SUFFIXES, build_datalist, check_contrasts, load_datalist
 from monai_mcrecon.data.dicom import (
@@ -28,8 +28,22 @@ from monai_mcrecon.data.natural import (
 )
 from monai_mcrecon.data.sample import SAMPLE_DIR, SPLITS, sample_datalist, sample_datalist_file
 from monai_mcrecon.data.slices import VolumeSliceDataset
+from monai_mcrecon.data.video import (
+    VIDEO_SPLITS,
+    frame_folder_clips,
+    triplet_datalist,
+    video_sample_clips,
+    video_sample_dir,
+    window_datalist,
+)
 
 __all__ = [
+    "VIDEO_SPLITS",
+    "frame_folder_clips",
+    "triplet_datalist",
+    "video_sample_clips",
+    "video_sample_dir",
+    "window_datalist",
     "DEFAULT_SERIES_DESCRIPTION",
     "FastMRISliceDataset",
     "FastMRIVolume",

@@ -43,8 +43,14 @@ from monai_mcrecon.transforms.natural import (
     convert_channels,
 )
 from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
+from monai_mcrecon.transforms.video import LoadFramesd, RandCropFramesd, RandFlipFramesd, StackFramesd, average_frames
 
 __all__ = [
+    "LoadFramesd",
+    "RandCropFramesd",
+    "RandFlipFramesd",
+    "StackFramesd",
+    "average_frames",
     "AddGaussianNoise",
     "AddGaussianNoised",
     "AddHaze",

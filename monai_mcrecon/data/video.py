@@ -1,0 +1,126 @@
+"""Video data: the shipped frame sequences (``data/video_sample``) and datalists for frame folders.
+
+Clips are folders of frames ``<root>/<clip>/NNNN.png`` in display order (any zero-padded numbering
+that sorts correctly; PNG/JPEG/BMP/TIFF). A clip is ``{"clip": name, "frames": [paths]}``. Datalist
+builders turn clips into training / evaluation items:
+
+- :func:`triplet_datalist`: ``{"frame0", "label", "frame1", "case_id"}`` with frames ``i, i + gap,
+  i + 2 gap`` (``label`` is the middle frame to interpolate);
+- :func:`window_datalist`: ``{"frames": [length paths], "case_id"}`` (for blurry-video synthesis).
+
+See ``video_sample/README.md`` for the shipped clips, their split and licenses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monai_mcrecon.data.natural import IMAGE_SUFFIXES
+
+__all__ = [
+    "VIDEO_SPLITS",
+    "frame_folder_clips",
+    "triplet_datalist",
+    "video_sample_clips",
+    "video_sample_dir",
+    "window_datalist",
+]
+
+VIDEO_SPLITS = ("train", "test")
+
+
+def video_sample_dir() -> Path:
+    """Folder of the shipped video sample."""
+    return Path(__file__).resolve().parent / "video_sample"
+
+
+def frame_folder_clips(folder: str | Path, min_frames: int = 1) -> list[dict]:
+    """Clips of a folder laid out ``<folder>/<clip>/NNNN.png`` (sorted by clip name, frames by file name).
+
+    Args:
+        folder: the root folder; every sub-folder holding images is a clip.
+        min_frames: clips with fewer frames raise an error (e.g. 3 for interpolation triplets).
+
+    Raises:
+        FileNotFoundError: ``folder`` is missing.
+        ValueError: no clip folder with images, or a clip shorter than ``min_frames``.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Video folder {str(folder)!r} does not exist; pass a folder laid out <folder>/<clip>/NNNN.png."
+        )
+    clips = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        frames = sorted(
+            str(p) for p in sub.iterdir()
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
+        if not frames:
+            continue
+        if len(frames) < min_frames:
+            raise ValueError(
+                f"Clip {sub.name!r} in {str(folder)!r} has {len(frames)} frame(s) but at least {min_frames} are "
+                "needed; add frames or remove the clip folder."
+            )
+        clips.append({"clip": sub.name, "frames": frames})
+    if not clips:
+        loose = [p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES][:3]
+        hint = f" It holds images directly ({loose}...): put each clip's frames in its own sub-folder." if loose else ""
+        raise ValueError(f"No clip folders with frames in {str(folder)!r}; expected <folder>/<clip>/NNNN.png.{hint}")
+    return clips
+
+
+def video_sample_clips(split: str = "test") -> list[dict]:
+    """The shipped sample's clips of ``split`` ("train" or "test").
+
+    Raises:
+        ValueError: unknown split.
+        FileNotFoundError: the sample is not installed.
+    """
+    if split not in VIDEO_SPLITS:
+        raise ValueError(f"Unknown split {split!r}; the video sample has {VIDEO_SPLITS}.")
+    root = video_sample_dir() / split
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root} is missing; the video sample is not installed. Rebuild it with tools/make_video_sample.py "
+            "or reinstall the package."
+        )
+    return frame_folder_clips(root)
+
+
+def triplet_datalist(clips: list[dict], gap: int = 1, stride: int = 1) -> list[dict]:
+    """Interpolation triplets ``frame0 = i``, ``label = i + gap``, ``frame1 = i + 2 gap`` for ``i`` in steps of ``stride``.
+
+    Raises:
+        ValueError: ``gap`` or ``stride`` below 1, or no clip long enough.
+    """
+    if gap < 1 or stride < 1:
+        raise ValueError(f"gap and stride must be >= 1, got gap={gap}, stride={stride}.")
+    items = []
+    for c in clips:
+        f = c["frames"]
+        for i in range(0, len(f) - 2 * gap, stride):
+            items.append({"frame0": f[i], "label": f[i + gap], "frame1": f[i + 2 * gap], "case_id": f"{c['clip']}_{i:04d}"})
+    if not items:
+        raise ValueError(f"No clip has the {2 * gap + 1} frames a triplet with gap {gap} needs.")
+    return items
+
+
+def window_datalist(clips: list[dict], length: int, stride: int = 1) -> list[dict]:
+    """Windows of ``length`` consecutive frames, starting every ``stride`` frames.
+
+    Raises:
+        ValueError: ``length``/``stride`` below 1, or no clip has ``length`` frames.
+    """
+    if length < 1 or stride < 1:
+        raise ValueError(f"length and stride must be >= 1, got length={length}, stride={stride}.")
+    items = []
+    for c in clips:
+        f = c["frames"]
+        for i in range(0, len(f) - length + 1, stride):
+            items.append({"frames": f[i : i + length], "case_id": f"{c['clip']}_{i:04d}"})
+    if not items:
+        longest = max((len(c["frames"]) for c in clips), default=0)
+        raise ValueError(f"No clip has {length} frames (the longest has {longest}); use a shorter window.")
+    return items

@@ -1,0 +1,151 @@
+"""Modulated deformable convolution (DCNv2): the project's single wrapper of ``torchvision.ops.deform_conv2d``.
+
+Used by FGDCN (flow-guided deformable compensation) and BVFI (temporal deformable interpolation and
+recurrent fusion); see ``shared/specs/common_ops.md`` §1-2.
+
+Offset layout (torchvision, = the DCNv2 extension used by EDVR-style code): ``offset`` is
+``[B, 2 * G * kh * kw, Ho, Wo]``, group-major, then kernel tap ``k = i * kw + j`` (row-major), then the
+pair ``(dy, dx)``; ``mask`` is ``[B, G * kh * kw, Ho, Wo]``. Out-of-image samples read zero.
+
+The module predicts ``o1, o2, m = chunk(conv(offset_feat), 3)``, ``offset = cat(o1, o2)`` and
+``mask = sigmoid(m)`` from one convolution (the usual port of the DCNv2 pack), optionally scaled
+(``offset_scale``) or bounded (``offset_bound * tanh``, FGDCN) and shifted by a base optical flow given
+in the project flow convention (channel 0 = x, 1 = y, pixels; see :mod:`.warp`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torchvision.ops import deform_conv2d
+
+__all__ = ["ModulatedDeformConv", "flow_to_offset", "modulated_deform_conv"]
+
+
+def modulated_deform_conv(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor | None,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> torch.Tensor:
+    """Validated call of :func:`torchvision.ops.deform_conv2d` (DCNv2 when ``mask`` is given).
+
+    Raises:
+        ValueError: when the offset / mask channel counts do not fit the kernel, or batch / spatial sizes differ.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"Deformable convolution expects x of shape [B, C, H, W], got {tuple(x.shape)}.")
+    kh, kw = weight.shape[-2:]
+    taps = kh * kw
+    if offset.ndim != 4 or offset.shape[0] != x.shape[0] or offset.shape[1] % (2 * taps):
+        raise ValueError(
+            f"offset must be [B, 2 * G * {kh} * {kw}, Ho, Wo] for a {kh}x{kw} kernel and batch {x.shape[0]}, "
+            f"got {tuple(offset.shape)}."
+        )
+    groups = offset.shape[1] // (2 * taps)
+    if x.shape[1] % groups:
+        raise ValueError(f"{groups} offset groups do not divide the {x.shape[1]} input channels.")
+    if mask is not None and (mask.shape[0] != x.shape[0] or mask.shape[1] != groups * taps
+                             or mask.shape[-2:] != offset.shape[-2:]):
+        raise ValueError(
+            f"mask must be [B, {groups * taps}, {offset.shape[-2]}, {offset.shape[-1]}] to match the offset, "
+            f"got {tuple(mask.shape)}."
+        )
+    return deform_conv2d(x, offset, weight, bias=bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
+
+
+def flow_to_offset(flow_xy: torch.Tensor, groups: int, taps: int) -> torch.Tensor:
+    """Tile a flow ``[B, 2, H, W]`` (x, y) into a torchvision offset ``[B, 2 * groups * taps, H, W]`` (dy, dx pairs)."""
+    if flow_xy.ndim != 4 or flow_xy.shape[1] != 2:
+        raise ValueError(f"flow must be [B, 2, H, W] (channel 0 = x, 1 = y), got {tuple(flow_xy.shape)}.")
+    return flow_xy.flip(1).repeat(1, groups * taps, 1, 1)
+
+
+class ModulatedDeformConv(nn.Module):
+    """DCNv2 layer whose offsets and modulation mask are predicted from ``offset_feat`` by one convolution.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, dilation, groups, bias: as ``nn.Conv2d``.
+        padding: default ``dilation * (kernel_size - 1) // 2`` (same size at stride 1).
+        deformable_groups: offset groups G (each has its own offsets and mask per tap).
+        offset_in_channels: channels of ``offset_feat`` (default ``in_channels``).
+        offset_scale: multiplies the predicted offsets (ignored when ``offset_bound`` is set).
+        offset_bound: when set, offsets are ``offset_bound * tanh(raw)`` (FGDCN uses 10).
+        zero_init: zero-initialise the offset/mask convolution, so the layer starts as a plain
+            convolution (plus the base flow) with mask 0.5.
+
+    ``forward(x, offset_feat, flow=None)``: ``flow`` ``[B, 2, Ho, Wo]`` (x, y) is added to every
+    group/tap offset. Returns ``[B, out_channels, Ho, Wo]``; :meth:`offsets_and_mask` exposes the
+    offsets and mask (for visualisation and tests).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        deformable_groups: int = 1,
+        offset_in_channels: int | None = None,
+        bias: bool = True,
+        offset_scale: float = 1.0,
+        offset_bound: float | None = None,
+        zero_init: bool = True,
+    ) -> None:
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}.")
+        if in_channels % deformable_groups:
+            raise ValueError(f"deformable_groups={deformable_groups} must divide in_channels={in_channels}.")
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = dilation * (kernel_size - 1) // 2 if padding is None else padding
+        self.dilation = dilation
+        self.deformable_groups = deformable_groups
+        self.offset_scale = offset_scale
+        self.offset_bound = offset_bound
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(in_channels // groups * kernel_size * kernel_size)
+            nn.init.uniform_(self.bias, -bound, bound)
+        taps = kernel_size * kernel_size
+        self.conv_offset = nn.Conv2d(
+            offset_in_channels or in_channels, 3 * deformable_groups * taps, kernel_size,
+            stride=stride, padding=self.padding, dilation=dilation,
+        )
+        if zero_init:
+            nn.init.zeros_(self.conv_offset.weight)
+            nn.init.zeros_(self.conv_offset.bias)
+        self.groups = groups
+
+    def offsets_and_mask(
+        self, offset_feat: torch.Tensor, flow: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The torchvision offsets ``[B, 2*G*k*k, Ho, Wo]`` and mask ``[B, G*k*k, Ho, Wo]``."""
+        o1, o2, m = torch.chunk(self.conv_offset(offset_feat), 3, dim=1)
+        offset = torch.cat((o1, o2), dim=1)
+        offset = self.offset_bound * torch.tanh(offset) if self.offset_bound is not None else self.offset_scale * offset
+        if flow is not None:
+            if flow.shape[-2:] != offset.shape[-2:]:
+                raise ValueError(
+                    f"flow has spatial size {tuple(flow.shape[-2:])} but the offsets have {tuple(offset.shape[-2:])}; "
+                    "resize it with monai_mcrecon.networks.blocks.warp.resize_flow."
+                )
+            offset = offset + flow_to_offset(flow, self.deformable_groups, self.kernel_size**2)
+        return offset, torch.sigmoid(m)
+
+    def forward(self, x: torch.Tensor, offset_feat: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        offset, mask = self.offsets_and_mask(offset_feat, flow)
+        # torchvision infers the weight groups from weight.shape[1] (in_channels // groups).
+        return modulated_deform_conv(x, offset, mask, self.weight, self.bias, self.stride, self.padding, self.dilation)

@@ -1,0 +1,166 @@
+"""The shared deformable convolution and warps (common_ops.md rules 2-3)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from monai_mcrecon.networks.blocks.deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
+from monai_mcrecon.networks.blocks.warp import (
+    coord_warp_x,
+    disparity_to_coord,
+    disparity_warp,
+    flow_warp,
+    resize_flow,
+)
+
+
+def reference_deform_conv(x, offset, mask, weight, bias, padding):
+    """grid_sample reference of DCNv2 (stride 1, dilation 1): sample each tap, modulate, 1x1 mix."""
+    b, c, h, w = x.shape
+    cout, cin_g, kh, kw = weight.shape
+    taps = kh * kw
+    groups = offset.shape[1] // (2 * taps)
+    ho, wo = offset.shape[-2:]
+    ys = torch.arange(ho, dtype=x.dtype).view(1, ho, 1) - padding
+    xs = torch.arange(wo, dtype=x.dtype).view(1, 1, wo) - padding
+    cols = torch.zeros(b, c, taps, ho, wo, dtype=x.dtype)
+    cpg = c // groups
+    for g in range(groups):
+        for k in range(taps):
+            i, j = divmod(k, kw)
+            dy = offset[:, 2 * (g * taps + k)]
+            dx = offset[:, 2 * (g * taps + k) + 1]
+            py, px = ys + i + dy, xs + j + dx
+            grid = torch.stack((2 * px / (w - 1) - 1, 2 * py / (h - 1) - 1), -1)
+            s = F.grid_sample(x[:, g * cpg:(g + 1) * cpg], grid, mode="bilinear", padding_mode="zeros",
+                              align_corners=True)
+            cols[:, g * cpg:(g + 1) * cpg, k] = s * mask[:, g * taps + k].unsqueeze(1)
+    wg = cin_g
+    groups_w = c // wg
+    outs = []
+    for gw in range(groups_w):
+        cw = cols[:, gw * wg:(gw + 1) * wg].reshape(b, wg * taps, ho, wo)
+        ww = weight[gw * (cout // groups_w):(gw + 1) * (cout // groups_w)].reshape(-1, wg * taps, 1, 1)
+        outs.append(F.conv2d(cw, ww))
+    return torch.cat(outs, 1) + bias.view(1, -1, 1, 1)
+
+
+def test_zero_offsets_unit_mask_equal_plain_convolution():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 11, dtype=torch.float64)
+    weight = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64)
+    offset = torch.zeros(2, 2 * 2 * 9, 9, 11, dtype=torch.float64)
+    mask = torch.ones(2, 2 * 9, 9, 11, dtype=torch.float64)
+    out = modulated_deform_conv(x, offset, mask, weight, bias, padding=1)
+    assert torch.allclose(out, F.conv2d(x, weight, bias, padding=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("groups,deformable_groups", [(1, 1), (1, 2), (2, 2)])
+def test_matches_grid_sample_reference_float64(groups, deformable_groups):
+    torch.manual_seed(1)
+    x = torch.randn(2, 4, 7, 8, dtype=torch.float64)
+    weight = torch.randn(6, 4 // groups, 3, 3, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64)
+    offset = 1.7 * torch.randn(2, 2 * deformable_groups * 9, 7, 8, dtype=torch.float64)
+    mask = torch.rand(2, deformable_groups * 9, 7, 8, dtype=torch.float64)
+    out = modulated_deform_conv(x, offset, mask, weight, bias, padding=1)
+    ref = reference_deform_conv(x, offset, mask, weight, bias, padding=1)
+    assert (out - ref).abs().max() < 1e-10
+
+
+def test_module_starts_as_half_masked_convolution_and_flow_is_a_shift():
+    torch.manual_seed(2)
+    layer = ModulatedDeformConv(3, 5, deformable_groups=3).double()
+    x = torch.randn(1, 3, 10, 12, dtype=torch.float64)
+    plain = F.conv2d(x, layer.weight, None, padding=1)
+    out = layer(x, x)
+    assert torch.allclose(out, 0.5 * plain + layer.bias.view(1, -1, 1, 1), atol=1e-12)
+    # A constant integer base flow (x = +1) shifts the sampling: equal to convolving the image shifted left.
+    flow = torch.zeros(1, 2, 10, 12, dtype=torch.float64)
+    flow[:, 0] = 1.0
+    shifted = F.pad(x[..., 1:], (0, 1))
+    expect = 0.5 * F.conv2d(shifted, layer.weight, None, padding=1) + layer.bias.view(1, -1, 1, 1)
+    # (column 0 differs: the deformable layer reads x(0) where the padded convolution reads zero)
+    assert torch.allclose(layer(x, x, flow=flow)[..., 1:], expect[..., 1:], atol=1e-10)
+
+
+def test_flow_to_offset_layout_is_dy_dx_per_tap():
+    flow = torch.stack((torch.full((1, 3, 3), 2.0), torch.full((1, 3, 3), -1.0)), 1)
+    off = flow_to_offset(flow, groups=2, taps=9)
+    assert off.shape == (1, 36, 3, 3)
+    assert torch.all(off[:, 0::2] == -1.0) and torch.all(off[:, 1::2] == 2.0)
+
+
+def test_offset_bound_and_gradcheck():
+    torch.manual_seed(3)
+    layer = ModulatedDeformConv(2, 2, offset_bound=10.0, zero_init=False).double()
+    nn_off, mask = layer.offsets_and_mask(100 * torch.randn(1, 2, 5, 5, dtype=torch.float64))
+    assert nn_off.abs().max() <= 10.0 and mask.min() >= 0 and mask.max() <= 1
+    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    offset = (0.3 + 0.4 * torch.rand(1, 18, 5, 5, dtype=torch.float64)).requires_grad_()
+    m = torch.rand(1, 9, 5, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, o, mm, ww: modulated_deform_conv(a, o, mm, ww, padding=1), (x, offset, m, w))
+
+
+def test_bad_offset_and_mask_shapes_are_named():
+    x = torch.zeros(1, 4, 5, 5)
+    w = torch.zeros(4, 4, 3, 3)
+    with pytest.raises(ValueError, match="offset must be"):
+        modulated_deform_conv(x, torch.zeros(1, 17, 5, 5), None, w, padding=1)
+    with pytest.raises(ValueError, match="mask must be"):
+        modulated_deform_conv(x, torch.zeros(1, 18, 5, 5), torch.zeros(1, 8, 5, 5), w, padding=1)
+    layer = ModulatedDeformConv(4, 4)
+    with pytest.raises(ValueError, match="resize_flow"):
+        layer(x, x, flow=torch.zeros(1, 2, 4, 4))
+
+
+def test_flow_warp_identity_translation_and_monai_warp():
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 12, 14)
+    assert (flow_warp(x, torch.zeros(2, 2, 12, 14)) - x).abs().max() < 1e-6
+    xd = x.double()
+    assert (flow_warp(xd, torch.zeros(2, 2, 12, 14, dtype=torch.float64)) - xd).abs().max() < 1e-12
+    flow = torch.zeros(2, 2, 12, 14)
+    flow[:, 0], flow[:, 1] = 2.0, -1.0  # out(y, x) = x(y - 1, x + 2)
+    out = flow_warp(x, flow)
+    rolled = torch.roll(x, shifts=(1, -2), dims=(-2, -1))
+    assert torch.allclose(out[..., 1:, :-2], rolled[..., 1:, :-2], atol=1e-6)
+    from monai.networks.blocks import Warp
+
+    flow = 3 * torch.randn(2, 2, 12, 14)
+    ref = Warp(mode="bilinear", padding_mode="border")(x, flow.flip(1))
+    assert torch.allclose(flow_warp(x, flow), ref, atol=1e-5)
+    with pytest.raises(ValueError, match="resize_flow"):
+        flow_warp(x, torch.zeros(2, 2, 6, 7))
+
+
+def test_resize_flow_scales_values():
+    flow = torch.stack((torch.full((1, 4, 6), 1.5), torch.full((1, 4, 6), -2.0)), 1)
+    up = resize_flow(flow, scale_factor=2)
+    assert up.shape == (1, 2, 8, 12)
+    assert torch.allclose(up[:, 0], torch.full((1, 8, 12), 3.0)) and torch.allclose(up[:, 1], torch.full((1, 8, 12), -4.0))
+    anis = resize_flow(flow, size=(8, 3))
+    assert torch.allclose(anis[:, 0], torch.full((1, 8, 3), 0.75)) and torch.allclose(anis[:, 1], torch.full((1, 8, 3), -4.0))
+
+
+def test_coord_and_disparity_warp_recover_a_known_shift():
+    torch.manual_seed(5)
+    right = torch.rand(1, 3, 6, 20)
+    d = 3
+    left = torch.zeros_like(right)
+    left[..., d:] = right[..., :-d]  # left(x) = right(x - d)
+    disp = torch.full((1, 1, 6, 20), float(d))
+    warped = disparity_warp(right, disp, view="left")
+    assert torch.allclose(warped[..., d:], left[..., d:], atol=1e-6)
+    assert warped[..., : d - 1].abs().max() < 1e-5  # beyond the right image's left border: zeros
+    back = disparity_warp(left, disp, view="right")
+    assert torch.allclose(back[..., :-d], right[..., :-d], atol=1e-6)
+    xs = torch.arange(20.0).view(1, 1, 1, 20).expand(1, 1, 6, 20)
+    assert (coord_warp_x(right, xs) - right).abs().max() < 1e-6
+    assert torch.equal(disparity_to_coord(disp, "right") - disparity_to_coord(disp, "left"), 2 * disp)
+    with pytest.raises(ValueError, match="view"):
+        disparity_to_coord(disp, "center")

