@@ -37,44 +37,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from memory import peak_bytes as _peak_bytes
+from memory import reset_peak as _reset_peak
 
 MB = 1024**2
-
-
-def _status_bytes(field: str) -> int:
-    """``VmRSS`` / ``VmHWM`` of this process from ``/proc/self/status``, in bytes."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) * 1024
-
-
-def _peak_bytes() -> int:
-    """Peak RSS of this process since :func:`_reset_peak`.
-
-    ``VmHWM`` where available: ``ru_maxrss`` is ``max(VmHWM, the maxrss recorded at exec)``, and
-    the latter is the *parent's* high-water mark inherited through fork + exec (here: the parent
-    that generated the volume), so it does not measure the reader.
-    """
-    try:
-        return _status_bytes("VmHWM")
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-def _reset_peak() -> int:
-    """Start peak tracking now; return the baseline (bytes).
-
-    Imports (torch, MONAI) leave a transient high-water mark far above what reading needs, so the
-    peak is reset after them by writing ``5`` to ``/proc/self/clear_refs`` (Linux >= 4.0; resets
-    ``VmHWM``) and the baseline is the current RSS. Without that file the baseline is the peak so
-    far, and the increase only shows growth above the import peak.
-    """
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return _status_bytes("VmRSS")
-    except (OSError, StopIteration):
-        return _peak_bytes()
 
 
 def child(mode: str, path: str, batch_size: int) -> None:
