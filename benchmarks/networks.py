@@ -63,6 +63,24 @@ def _deep_rl_inputs(model, h, w, b):
     return (torch.rand(b, getattr(model, "in_channels", 3), h, w), k / k.sum((-1, -2), keepdim=True))
 
 
+def _stereo_inputs(model, h, w, b):
+    import torch
+
+    return (torch.rand(b, 3, h, w), torch.rand(b, 3, h, w))
+
+
+def _pair_inputs(model, h, w, b):
+    import torch
+
+    return (torch.rand(b, 3, h, w), torch.rand(b, 3, h, w))
+
+
+def _blurry_inputs(model, h, w, b):
+    import torch
+
+    return (torch.rand(b, getattr(model, "num_inputs", 4), 3, h, w), 0.5)
+
+
 def _build(cls_path: str, **kwargs):
     def build(preset):
         import importlib
@@ -104,8 +122,15 @@ NETWORKS: dict[str, dict] = {
                    sizes=PHOTO_SIZES, train=(64, 64, 4), group="photo"),
     "MSTN": dict(build=_build("monai_mcrecon.networks.nets.mstn.MSTN"), inputs=_image_inputs, sizes=PHOTO_SIZES,
                  train=(64, 64, 4), group="photo"),
+    "SSRDE-FNet x2 (LR input)": dict(build=_build("monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet"),
+                                     inputs=_stereo_inputs, sizes=[(84, 184)], train=(16, 64, 2), group="stereo"),
+    "FGDCN": dict(build=_build("monai_mcrecon.networks.nets.fgdcn.FGDCN"), inputs=_pair_inputs,
+                  sizes=[(136, 320)], train=(64, 64, 4), group="video"),
+    "BVFI": dict(build=_build("monai_mcrecon.networks.nets.bvfi.BVFI"), inputs=_blurry_inputs,
+                 sizes=[(136, 320)], train=(64, 64, 2), group="video"),
 }
-UNCOUNTED = {"CLGNet": "FFT", "VarNet (MONAI VariationalNetworkModel, single coil)": "FFT"}
+UNCOUNTED = {"FGDCN": "deform_conv2d, grid_sample", "BVFI": "deform_conv2d, grid_sample",
+             "SSRDE-FNet x2 (LR input)": "grid_sample", "CLGNet": "FFT", "VarNet (MONAI VariationalNetworkModel, single coil)": "FFT"}
 
 
 def _first_tensor(out):

@@ -6,16 +6,23 @@ Subcommands:
 * ``super-resolve``: low-resolution target (+ reference contrast) -> super-resolved volume.
 * ``simulate``: a retrospective study (degraded inputs and truth) from a fully sampled volume.
 * ``evaluate``: fastMRI PSNR / SSIM / NMSE table and a comparison figure.
+* ``run-bundle``: any config of a bundle with checked overrides (e.g. training with ``--resume true``).
+
+Only the package's own bundles run unless ``--trust-bundle`` (bundle configs execute Python).
 
 The logic lives in :mod:`monai_mcrecon.pipeline`; this module only parses arguments. ``main``
-returns the exit status (0 success, 1 a user error reported on stderr, 2 bad arguments).
+returns the exit status (0 success, 1 a user error reported on stderr, 2 bad arguments, 3 some cases
+of a several-target run failed, listed on stderr at the end).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+
+from monai_mcrecon.bundles import TRUST_ENV
 
 __all__ = ["build_parser", "main"]
 
@@ -30,19 +37,26 @@ def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
     default_bundle = "mc_cdic_recon" if task == "recon" else "mc_cdic_sr"
     what = "undersampled (zero-filled)" if task == "recon" else "low-resolution (HR-grid zero-padded or LR-grid)"
     p.add_argument(
-        "--target", "-t", required=True, default=argparse.SUPPRESS,
+        "--target", "-t", required=True, default=argparse.SUPPRESS, nargs="+",
         help=f"the {what} target contrast: a NIfTI file, a folder of one DICOM series, or a fastMRI .h5 file "
-        "(its zero-filled image per slice). Required.",
+        "(its zero-filled image per slice). Required. Several targets: each case goes to <output>/<case>/, a "
+        "failing case is reported at the end (exit status 3) and the others still run.",
     )
     p.add_argument(
-        "--reference", "-r", default=None,
+        "--reference", "-r", default=None, nargs="+",
         help="the fully sampled reference contrast of the same slices (NIfTI or DICOM folder); required by the "
-        "MC-CDic bundles. A reference on another grid is registered and resampled onto the target grid.",
+        "MC-CDic bundles (one per --target, same order). A reference on another grid is registered and resampled "
+        "onto the target grid.",
     )
     p.add_argument("--output", "-o", required=True, default=argparse.SUPPRESS, help="output folder (new or empty unless --overwrite). Required.")
     p.add_argument(
         "--bundle", "-b", default=default_bundle,
-        help="bundle name (mc_cdic_recon, mc_cdic_sr, clgnet_recon) or the path of a bundle folder.",
+        help="bundle name (mc_cdic_recon, mc_cdic_sr, clgnet_recon) or the path of a bundle folder (a folder "
+        "outside the package's bundles needs --trust-bundle: bundle configs run Python code).",
+    )
+    p.add_argument(
+        "--trust-bundle", action="store_true",
+        help=f"run a --bundle folder that is not one of the package's own bundles (or set {TRUST_ENV}=1).",
     )
     p.add_argument("--ckpt", default=None, help="weights to load instead of the bundle's models/model.pt.")
     p.add_argument(
@@ -70,7 +84,11 @@ def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
         "--crop-to-recon-size", action="store_true",
         help="h5 targets: centre-crop each slice to the header's recon matrix (e.g. 320x320).",
     )
-    p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder, replacing files.")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="write into a non-empty output folder, replacing files, and redo finished cases (without it a re-run "
+        "skips the cases that are finished and completes interrupted ones).",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars.")
 
 
@@ -108,6 +126,16 @@ example:
   monai-mcrecon simulate --input t2.nii.gz --reference t1.nii.gz --output study --mask-type random \\
       --acceleration 8 --seed 0 --coils 4 --snr-db 30
   monai-mcrecon simulate --task sr --scale 4 --input t2.nii.gz --output study_sr4
+"""
+
+RUN_BUNDLE_EXAMPLE = """\
+Overrides that are no key of the config are refused (MONAI would add them silently), with the
+closest keys as hints. Training resumes with --resume true (newest checkpoint of output_dir) or
+--resume_from <checkpoint>; inference skips finished cases unless --overwrite true.
+
+example:
+  monai-mcrecon run-bundle mc_cdic_recon --config train --preset tiny --max_epochs 2 --output_dir runs/t
+  monai-mcrecon run-bundle mc_cdic_recon --config train --preset tiny --max_epochs 4 --output_dir runs/t --resume true
 """
 
 EVALUATE_EXAMPLE = """\
@@ -195,6 +223,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, default=argparse.SUPPRESS, help="folder for metrics.csv, metrics.md, comparison.png. Required.")
     p.add_argument("--error-gain", type=float, default=5.0, help="gain of the |error| panel of the figure.")
     p.add_argument("--overwrite", action="store_true", help="replace metrics.csv / metrics.md / comparison.png.")
+
+    p = sub.add_parser(
+        "run-bundle", help="run a bundle config with checked overrides",
+        description="Run configs/<config>.json of a bundle (python -m monai.bundle run) after checking that every "
+        "override names a key of the config and that the bundle is one of the package's own (or trusted). "
+        "Overrides follow as --key value pairs (values parsed as JSON when they can be).",
+        epilog=RUN_BUNDLE_EXAMPLE, formatter_class=_HelpFormatter,
+    )
+    p.add_argument("bundle", help="bundle name (e.g. mc_cdic_recon) or folder.")
+    p.add_argument("--config", default="inference", help="config name under configs/ (inference, evaluate, train...).")
+    p.add_argument(
+        "--trust-bundle", action="store_true",
+        help=f"run a bundle folder that is not one of the package's own bundles (or set {TRUST_ENV}=1).",
+    )
+    # the --key value overrides are the arguments this parser does not know (see main)
     return parser
 
 
@@ -202,17 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``monai-mcrecon`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "run-bundle":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help / --version (0) or bad arguments (2)
         return int(e.code or 0)
     from monai_mcrecon import pipeline
 
     try:
         if args.command in ("reconstruct", "super-resolve"):
-            pipeline.run_model(
-                target=args.target,
-                output=args.output,
-                reference=args.reference,
+            kwargs = dict(
                 bundle=args.bundle,
                 task="recon" if args.command == "reconstruct" else "sr",
                 device=args.device,
@@ -220,11 +262,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ckpt=args.ckpt,
                 register=not args.no_register,
                 dicom=True if args.dicom else None,
-                overwrite=args.overwrite,
                 coil_combine=args.coil_combine,
                 crop_to_recon_size=args.crop_to_recon_size,
                 progress=not args.no_progress,
+                trust_bundle=args.trust_bundle,
             )
+            refs = args.reference or []
+            if len(args.target) == 1:
+                if len(refs) > 1:
+                    raise ValueError(f"Give one --reference per --target (1 target, {len(refs)} references).")
+                pipeline.run_model(
+                    target=args.target[0], output=args.output, reference=refs[0] if refs else None,
+                    overwrite=args.overwrite, **kwargs,
+                )
+            else:
+                report = pipeline.run_many(args.target, args.output, references=refs or None, overwrite=args.overwrite, **kwargs)
+                print(
+                    f"{len(report['done'])} done, {len(report['skipped'])} skipped (finished before), "
+                    f"{len(report['failed'])} failed; report in {args.output}/batch_report.json"
+                )
+                if report["failed"]:
+                    print(f"{PROG} {args.command}: {len(report['failed'])} case(s) failed:", file=sys.stderr)
+                    for case, msg in report["failed"].items():
+                        print(f"  {case}: {msg}", file=sys.stderr)
+                    return 3
         elif args.command == "simulate":
             pipeline.simulate(
                 input=args.input,
@@ -241,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reference=args.reference,
                 overwrite=args.overwrite,
             )
+        elif args.command == "run-bundle":
+            run_bundle(args.bundle, args.config, _parse_overrides(extra), trust=args.trust_bundle)
         else:
             pipeline.evaluate(
                 pred=args.pred,
@@ -250,10 +313,75 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overwrite=args.overwrite,
                 error_gain=args.error_gain,
             )
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
-        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+    except Exception as e:  # user errors (also when MONAI's config parser wraps them) -> message and status 1
+        cause = _user_error(e)
+        if cause is None:
+            raise
+        msg = cause.args[0] if isinstance(cause, KeyError) and cause.args else cause
+        print(f"{PROG} {args.command}: error: {msg}", file=sys.stderr)
         return 1
     return 0
+
+
+_USER_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, ValueError, KeyError)
+
+
+def _user_error(e: BaseException) -> BaseException | None:
+    """The first user error (missing file, bad value, refused weights...) in the exception chain of ``e``;
+    MONAI's bundle runner wraps errors raised inside a config expression in a ``RuntimeError``."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, _USER_ERRORS):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _parse_overrides(tokens: Sequence[str]) -> dict:
+    """``["--key", "value", ...]`` -> ``{"key": value}`` (values parsed as JSON when they can be)."""
+    tokens = [t for t in tokens if t != "--"]
+    out: dict = {}
+    i = 0
+    while i < len(tokens):
+        key = tokens[i]
+        if not key.startswith("--") or i + 1 >= len(tokens):
+            raise ValueError(f"Overrides must be '--key value' pairs; got {list(tokens)!r}.")
+        value = tokens[i + 1]
+        try:
+            out[key[2:]] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key[2:]] = value
+        i += 2
+    return out
+
+
+def run_bundle(bundle: str, config: str, overrides: dict, trust: bool = False) -> None:
+    """Run ``configs/<config>.json`` of a bundle with checked overrides (see ``run-bundle --help``).
+
+    Raises:
+        PermissionError: a bundle outside the package's own set without ``trust``.
+        FileNotFoundError: no such config; KeyError: unknown override keys.
+    """
+    from pathlib import Path
+
+    import monai.bundle
+
+    from monai_mcrecon.bundles import bundle_dir, check_overrides, check_trusted_bundle
+
+    root = Path(bundle) if Path(bundle).is_dir() else Path(bundle_dir(bundle))
+    check_trusted_bundle(root, trust)
+    name = config if config.endswith((".json", ".yaml")) else f"{config}.json"
+    config_file = root / "configs" / name
+    if not config_file.is_file():
+        available = sorted(p.stem for p in (root / "configs").glob("*.json") if p.stem != "metadata")
+        raise FileNotFoundError(f"Bundle {root.name!r} has no configs/{name}; choose one of {available}.")
+    check_overrides(config_file, overrides)
+    overrides.setdefault("bundle_root", str(root))
+    monai.bundle.run(
+        config_file=str(config_file), meta_file=str(root / "configs" / "metadata.json"),
+        logging_file=str(root / "configs" / "logging.conf"), **overrides,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

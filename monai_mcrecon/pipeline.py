@@ -35,14 +35,19 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from monai_mcrecon.safe_io import PARTIAL_MARK, atomic_path, atomic_write_text
+
 __all__ = [
     "BUNDLE_NAMES",
+    "RUN_INFO",
     "Volume",
     "bundle_info",
     "check_output_dir",
+    "check_volume",
     "evaluate",
     "load_volume",
     "resample_reference",
+    "run_many",
     "run_model",
     "save_nifti",
     "simulate",
@@ -168,8 +173,22 @@ def load_volume(
         raise FileNotFoundError(f"Input {str(path)!r} does not exist; check the path.")
     kind = _kind(path)
     if kind == "nifti":
-        img = nib.load(str(path))
-        arr = _as_3d(np.asarray(img.dataobj, dtype=np.float32), path)
+        if path.stat().st_size == 0:
+            raise ValueError(f"NIfTI file {str(path)!r} is empty (0 bytes): an interrupted copy? Restore it.")
+        try:
+            img = nib.load(str(path))
+            data = np.asarray(img.dataobj)
+        except Exception as e:  # noqa: BLE001 - nibabel / gzip / zlib errors of a damaged file
+            raise ValueError(
+                f"Cannot read NIfTI file {str(path)!r}: it is truncated or corrupt ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}). Restore or re-export it."
+            ) from e
+        if np.iscomplexobj(data) or data.dtype.names is not None or not np.issubdtype(data.dtype, np.number):
+            raise ValueError(
+                f"{str(path)!r} holds {data.dtype} voxels; expected real-valued magnitude images (for complex "
+                "data, save the magnitude, or give the k-space as a fastMRI .h5 file)."
+            )
+        arr = _as_3d(data.astype(np.float32), path)
         return Volume(arr, np.asarray(img.affine, dtype=np.float64), kind, path, {})
     if kind == "dicom":
         from monai_mcrecon.data.dicom import read_dicom_series
@@ -182,6 +201,26 @@ def load_volume(
     return Volume(arr, affine, kind, path, info)
 
 
+def check_volume(vol: Volume, name: str, allow_constant: bool = False) -> Volume:
+    """Refuse a volume with NaN / Inf voxels, or (unless ``allow_constant``) an all-zero or constant
+    one, naming the file and the count; returns ``vol``.
+
+    Raises:
+        ValueError: naming the problem and the file.
+    """
+    arr = vol.array
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise ValueError(
+            f"The {name} {str(vol.path)!r} has {bad} NaN or infinite voxel(s) of {arr.size}; fix the export or replace "
+            "them (e.g. numpy.nan_to_num) before running."
+        )
+    if not allow_constant and arr.size and float(arr.max()) == float(arr.min()):
+        what = "all zero" if float(arr.max()) == 0 else f"constant ({float(arr.max()):g})"
+        raise ValueError(f"The {name} {str(vol.path)!r} is {what}: nothing to reconstruct; check the file.")
+    return vol
+
+
 def save_nifti(array: np.ndarray | torch.Tensor, affine: np.ndarray, path: str | Path) -> Path:
     """Write ``array`` ``[X, Y, Z]`` as float32 NIfTI with ``affine`` in both the qform and sform."""
     path = Path(path)
@@ -190,7 +229,8 @@ def save_nifti(array: np.ndarray | torch.Tensor, affine: np.ndarray, path: str |
     img = nib.Nifti1Image(arr.astype(np.float32), np.asarray(affine, dtype=np.float64))
     img.set_qform(img.affine, code=1)
     img.set_sform(img.affine, code=1)
-    nib.save(img, str(path))
+    with atomic_path(path) as tmp:  # never a half-written file under the final name
+        nib.save(img, str(tmp))
     return path
 
 
@@ -228,7 +268,7 @@ def _slices_volume(t: torch.Tensor) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def bundle_info(bundle: str | Path) -> dict[str, Any]:
+def bundle_info(bundle: str | Path, trust: bool = False) -> dict[str, Any]:
     """Resolve a bundle name (see :data:`BUNDLE_NAMES`) or folder and read what the command needs.
 
     Returns:
@@ -238,8 +278,10 @@ def bundle_info(bundle: str | Path) -> dict[str, Any]:
 
     Raises:
         ValueError: unknown bundle name or a folder without ``configs/inference.json``.
+        PermissionError: a folder outside the package's own bundles without ``trust`` (bundle configs
+            run Python code; see :func:`monai_mcrecon.bundles.check_trusted_bundle`).
     """
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundles import bundle_dir, check_trusted_bundle
 
     candidate = Path(bundle)
     if candidate.is_dir():
@@ -255,6 +297,7 @@ def bundle_info(bundle: str | Path) -> dict[str, Any]:
     config_file = root / "configs" / "inference.json"
     if not config_file.is_file():
         raise ValueError(f"Bundle folder {str(root)!r} has no configs/inference.json; is it a MONAI bundle?")
+    check_trusted_bundle(root, trust)
     config = json.loads(config_file.read_text())
     text = json.dumps(config)
     return {
@@ -330,6 +373,117 @@ def _is_lr_grid(target: Volume, reference: Volume) -> bool:
     return t[2] == r[2] and t[:2] != r[:2] and t[0] <= r[0] and t[1] <= r[1]
 
 
+RUN_INFO = "run_info.json"
+
+
+def _own_outputs(suffix: str) -> tuple[str, ...]:
+    return (RUN_INFO, "dicom")
+
+
+def _finished_case(output: str | Path, overwrite: bool, suffix: str, log: Log) -> dict[str, Any] | None:
+    """Prepare the output folder of one case; return the stored result when the case is finished.
+
+    New or empty folder: created. ``overwrite``: used as it is. A folder holding only this
+    command's own outputs (``*_<suffix>.nii.gz``, ``run_info.json``, ``dicom/``, temporary
+    ``.partial`` files of an interrupted write): finished (``run_info.json`` and its NIfTI exist)
+    -> skipped; otherwise completed. Anything else in it: :class:`FileExistsError`.
+    """
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Output {str(out)!r} exists and is not a folder; choose another --output.")
+    if overwrite or not out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        return None
+    entries = sorted(p.name for p in out.iterdir())
+    foreign = [
+        n for n in entries
+        if n not in _own_outputs(suffix) and not n.endswith(f"_{suffix}.nii.gz") and PARTIAL_MARK not in n
+    ]
+    if foreign:
+        raise FileExistsError(
+            f"Output folder {str(out)!r} already holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; pass "
+            "--overwrite to replace them, or choose another --output folder."
+        )
+    for n in entries:  # leftovers of an interrupted write
+        if PARTIAL_MARK in n:
+            (out / n).unlink(missing_ok=True)
+    info_file = out / RUN_INFO
+    if info_file.is_file():
+        try:
+            result = json.loads(info_file.read_text())
+        except json.JSONDecodeError:
+            result = {}
+        if result.get("nifti") and (out / Path(result["nifti"]).name).is_file():
+            log(f"Skipping: {str(out)!r} holds a finished run ({Path(result['nifti']).name}); pass --overwrite to redo it.")
+            return {**result, "skipped": True}
+    return None
+
+
+def run_many(
+    targets: Sequence[str | Path],
+    output: str | Path,
+    references: Sequence[str | Path] | None = None,
+    overwrite: bool = False,
+    log: Log = print,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """:func:`run_model` over several targets, each into ``<output>/<case>/``; a case that fails is
+    reported and the others go on.
+
+    Args:
+        targets: target volumes (their names, without extension, are the case folders; repeated
+            names get ``_2``, ``_3``... suffixes).
+        output: output folder.
+        references: one reference per target (or ``None``).
+        overwrite: redo finished cases (else they are skipped, see :func:`run_model`).
+        kwargs: the other arguments of :func:`run_model` (bundle, task, device...).
+
+    Returns:
+        ``done``, ``skipped`` (case -> output NIfTI), ``failed`` (case -> error message); also
+        written as ``<output>/batch_report.json``.
+
+    Raises:
+        ValueError: references that do not pair with the targets; FileExistsError: an output
+        folder holding something else than case folders of this run.
+    """
+    targets = [Path(t) for t in targets]
+    if references is not None and len(references) not in (0, len(targets)):
+        raise ValueError(
+            f"Give one --reference per --target ({len(targets)} targets, {len(references)} references), in the same order."
+        )
+    refs = list(references) if references else [None] * len(targets)
+    cases: list[str] = []
+    for t in targets:
+        name = Volume(np.zeros(0), np.eye(4), "", t).stem or "case"
+        base, i = name, 2
+        while name in cases:
+            name, i = f"{base}_{i}", i + 1
+        cases.append(name)
+    out = Path(output)
+    if out.is_dir() and not overwrite:
+        foreign = [p.name for p in out.iterdir() if p.name not in (*cases, "batch_report.json") and PARTIAL_MARK not in p.name]
+        if foreign:
+            raise FileExistsError(
+                f"Output folder {str(out)!r} already holds {sorted(foreign)[:5]}, which are not cases of this run; pass "
+                "--overwrite, or choose another --output folder."
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"done": {}, "skipped": {}, "failed": {}}
+    for k, (case, target, ref) in enumerate(zip(cases, targets, refs)):
+        log(f"[{k + 1}/{len(cases)}] {case}")
+        try:
+            result = run_model(target, out / case, reference=ref, overwrite=overwrite, log=log, **kwargs)
+        except (KeyboardInterrupt, PermissionError):
+            raise
+        except Exception as e:  # one bad case must not stop the others
+            report["failed"][case] = f"{type(e).__name__}: {e}"
+            log(f"FAILED {case}: {type(e).__name__}: {e}")
+            continue
+        report["skipped" if result.get("skipped") else "done"][case] = result.get("nifti")
+    atomic_write_text(out / "batch_report.json", json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
 def run_model(
     target: str | Path,
     output: str | Path,
@@ -346,6 +500,7 @@ def run_model(
     crop_to_recon_size: bool = False,
     progress: bool = True,
     log: Log = print,
+    trust_bundle: bool = False,
 ) -> dict[str, Any]:
     """Reconstruct (``task="recon"``) or super-resolve (``task="sr"``) a target volume with a bundle.
 
@@ -361,14 +516,19 @@ def run_model(
         ckpt: weights to load instead of the bundle's ``models/model.pt``.
         register: register a reference on another grid (else resample it by the affines only).
         dicom: write a derived DICOM series too; ``None``: only for a DICOM target.
-        overwrite: write into a non-empty output folder.
+        overwrite: write into a non-empty output folder, and redo a finished case. Without it a
+            folder that holds a finished run of this case (``run_info.json`` and its NIfTI) is
+            skipped, and one that holds only this case's own (interrupted) outputs is completed.
         coil_combine, crop_to_recon_size: h5 targets, see :func:`load_volume`.
         progress: progress bars (reading h5 slices; the bundle's slice batches).
         log: where to print what was done.
+        trust_bundle: run a bundle folder outside the package's own bundles.
 
     Returns:
         ``nifti`` (output path), ``dicom`` (folder or None), ``shape``, ``affine``, ``reference``
-        (what was done to it), ``bundle``; also written as ``run_info.json`` in the output folder.
+        (what was done to it), ``bundle``; also written as ``run_info.json`` in the output folder
+        (last, atomically: its presence marks the case as finished). ``skipped: True`` when the
+        case was already finished.
 
     Raises:
         FileNotFoundError: missing target / reference / checkpoint.
@@ -380,7 +540,7 @@ def run_model(
     if task not in ("recon", "sr"):
         raise ValueError(f"task must be 'recon' or 'sr', got {task!r}.")
     command = "reconstruct" if task == "recon" else "super-resolve"
-    binfo = bundle_info(bundle or ("mc_cdic_recon" if task == "recon" else "mc_cdic_sr"))
+    binfo = bundle_info(bundle or ("mc_cdic_recon" if task == "recon" else "mc_cdic_sr"), trust=trust_bundle)
     if binfo["task"] != task:
         other = "super-resolve" if binfo["task"] == "sr" else "reconstruct"
         raise ValueError(
@@ -403,9 +563,13 @@ def run_model(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}.")
     if "slice_batch_size" not in binfo["config"]:
         raise ValueError(f"Bundle {binfo['name']!r} has no 'slice_batch_size' in inference.json; cannot set the batch size.")
-    out = check_output_dir(output, overwrite)
+    suffix = "recon" if task == "recon" else "sr"
+    finished = _finished_case(output, overwrite, suffix, log)
+    if finished is not None:
+        return finished
+    out = Path(output)
 
-    tgt = load_volume(target_path, coil_combine, crop_to_recon_size, progress, log)
+    tgt = check_volume(load_volume(target_path, coil_combine, crop_to_recon_size, progress, log), "target")
     ref_info: dict[str, Any] = {"action": "no reference"}
     ref = None
     ref_identity: dict[str, Any] = {}
@@ -416,6 +580,7 @@ def run_model(
         ref = load_volume(reference, log=log)
         if ref.kind == "h5":
             raise ValueError("The reference must be an image volume (NIfTI or DICOM), not a k-space h5 file.")
+        check_volume(ref, "reference")
         if ref.kind == "dicom":  # same patient, study and scanner frame as the target: kept for a DICOM output
             ref_identity = {k: v for k, v in ref.info.get("tags", {}).items() if k in _IDENTITY_TAGS and v not in (None, "")}
         if task == "sr" and _is_lr_grid(tgt, ref):
@@ -429,6 +594,12 @@ def run_model(
             if task == "sr" and tgt.array.shape[2] != ref.array.shape[2] and tgt.array.shape[:2] != ref.array.shape[:2]:
                 log("Note: the target is neither on the reference grid nor an LR grid of it; resampling the reference.")
             ref, ref_info = resample_reference(ref, tgt, register=register, log=log)
+            if not np.any(ref.array):
+                raise ValueError(
+                    f"The reference {str(reference)!r} does not overlap the target's field of view (resampled onto "
+                    "the target grid it is all zero): check that both images belong to the same study and that their "
+                    "affines / DICOM positions are right."
+                )
         if tgt.array.shape[2] != ref.array.shape[2]:
             raise ValueError(
                 f"Target {tgt.array.shape} and reference {ref.array.shape} have different slice counts; "
@@ -436,7 +607,6 @@ def run_model(
             )
     out_affine = ref.affine if (ref is not None and task == "sr" and _is_lr_grid(tgt, ref)) else tgt.affine
     case = tgt.stem or "case"
-    suffix = "recon" if task == "recon" else "sr"
     t_name, r_name = binfo["target_contrast"], binfo["reference_contrast"]
 
     with tempfile.TemporaryDirectory(prefix="monai_mcrecon_") as tmp:
@@ -456,6 +626,9 @@ def run_model(
             overrides["device"] = str(device)
         if ckpt is not None:
             overrides["ckpt_path"] = str(Path(ckpt).resolve())
+        from monai_mcrecon.bundles import check_overrides
+
+        check_overrides(binfo["config_file"], overrides)
         log(
             f"Running bundle {binfo['name']!r} on {tgt.array.shape[2]} slices of {tgt.array.shape[0]}x{tgt.array.shape[1]} "
             f"(batches of {batch_size} slices, device {device or 'bundle default'})."
@@ -476,7 +649,8 @@ def run_model(
 
         dicom_dir = out / "dicom"
         description = f"{binfo['name']} {'recon' if task == 'recon' else 'SR'} (monai-mcrecon)"
-        kwargs: dict[str, Any] = {"description": description, "overwrite": overwrite, "affine": out_affine}
+        # the folder holds only this case's outputs (checked above): an interrupted series is replaced
+        kwargs: dict[str, Any] = {"description": description, "overwrite": True, "affine": out_affine}
         if tgt.kind == "dicom":
             kwargs["reference_dir"] = tgt.path
         elif ref_identity:
@@ -507,7 +681,7 @@ def run_model(
     }
     if extra is not None:
         result["sr_input"] = extra
-    (out / "run_info.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    atomic_write_text(out / RUN_INFO, json.dumps(result, indent=2, default=str) + "\n")  # written last: the case is done
     return result
 
 
@@ -582,7 +756,7 @@ def simulate(
     if coils < 0:
         raise ValueError(f"--coils must be >= 0, got {coils}.")
     out = check_output_dir(output, overwrite)
-    vol = load_volume(src, log=log)
+    vol = check_volume(load_volume(src, log=log), "input")
     if vol.kind == "h5":
         raise ValueError("simulate needs a fully sampled image volume (NIfTI or DICOM), not an h5 file.")
     slices = _volume_slices(vol.array)  # [Z, X, Y]
@@ -593,7 +767,8 @@ def simulate(
         mask = result.mask
         _, zero_filled = undersample_image(slices, mask)
         files["target_degraded"] = str(save_nifti(_slices_volume(zero_filled), vol.affine, out / "target_degraded.nii.gz"))
-        np.save(out / "mask.npy", mask.numpy())
+        with atomic_path(out / "mask.npy") as tmp:
+            np.save(tmp, mask.numpy())
         mask_info = {
             "mask_type": mask_type,
             "acceleration": float(acceleration),
@@ -605,7 +780,7 @@ def simulate(
             "kspace_shape": list(slices.shape[-2:]),
             "phase_encoding_axis": "Y (the second voxel axis)",
         }
-        (out / "mask.json").write_text(json.dumps(mask_info, indent=2) + "\n")
+        atomic_write_text(out / "mask.json", json.dumps(mask_info, indent=2) + "\n")
         files["mask"] = str(out / "mask.npy")
         info["mask"] = mask_info
         log(
@@ -653,7 +828,7 @@ def simulate(
         ref = load_volume(reference, log=log)
         files["reference"] = str(save_nifti(ref.array, ref.affine, out / "reference.nii.gz"))
     info["files"] = files
-    (out / "simulation.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+    atomic_write_text(out / "simulation.json", json.dumps(info, indent=2, default=str) + "\n")
     log(f"Wrote {', '.join(Path(f).name for f in files.values())} to {out}.")
     return info
 
@@ -701,7 +876,7 @@ def evaluate(
         if not p.exists():
             raise FileNotFoundError(f"{name} {str(p)!r} does not exist; check --{'pred' if name == 'prediction' else name}.")
     out = check_output_dir(output, overwrite, names=EVAL_FILES)
-    vols = {name: load_volume(p, log=log) for name, p in paths.items()}
+    vols = {name: check_volume(load_volume(p, log=log), name, allow_constant=True) for name, p in paths.items()}
     gt = vols["truth"].array
     for name, v in vols.items():
         if v.array.shape != gt.shape:
@@ -715,15 +890,15 @@ def evaluate(
         if name in vols:
             m = _metrics(truth_t, _volume_slices(vols[name].array).double())
             rows.append({"name": name, "file": str(vols[name].path), **m})
-    with open(out / "metrics.csv", "w", newline="") as f:
+    with atomic_path(out / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["name", "file", "psnr", "ssim", "nmse"])
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| image | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['nmse']:.5f} |" for r in rows]
     table = "\n".join(lines)
-    (out / "metrics.md").write_text(
-        f"fastMRI metrics per volume (truth: {paths['truth']}, {gt.shape[2]} slices)\n\n{table}\n"
+    atomic_write_text(
+        out / "metrics.md", f"fastMRI metrics per volume (truth: {paths['truth']}, {gt.shape[2]} slices)\n\n{table}\n"
     )
     log(table)
     _figure(vols, rows, out / "comparison.png", error_gain)
@@ -757,6 +932,9 @@ def _figure(vols: dict[str, Volume], rows: list[dict], path: Path, error_gain: f
         ax.axis("off")
     fig.suptitle(f"slice {z} (volume PSNR in the titles)")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80)
+    finally:
+        plt.close(fig)
 

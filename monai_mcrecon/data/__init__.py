@@ -28,6 +28,7 @@ from monai_mcrecon.data.natural import (
 )
 from monai_mcrecon.data.sample import SAMPLE_DIR, SPLITS, sample_datalist, sample_datalist_file
 from monai_mcrecon.data.slices import VolumeSliceDataset
+from monai_mcrecon.data.stereo import stereo_folder_datalist, stereo_sample_dir, stereo_sample_pairs
 from monai_mcrecon.data.video import (
     VIDEO_SPLITS,
     frame_folder_clips,
@@ -38,6 +39,9 @@ from monai_mcrecon.data.video import (
 )
 
 __all__ = [
+    "stereo_folder_datalist",
+    "stereo_sample_dir",
+    "stereo_sample_pairs",
     "VIDEO_SPLITS",
     "frame_folder_clips",
     "triplet_datalist",

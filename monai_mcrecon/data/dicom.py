@@ -43,6 +43,8 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, PYDICOM_IMPLEMENTATION_UID, generate_uid
 from pydicom.valuerep import format_number_as_ds
 
+from monai_mcrecon.safe_io import PARTIAL_MARK, atomic_path
+
 __all__ = [
     "DEFAULT_SERIES_DESCRIPTION",
     "LPS_TO_RAS",
@@ -217,6 +219,40 @@ def _tag_value(ds: pydicom.Dataset, keyword: str) -> Any:
     return str(value)
 
 
+def _check_series_files(folder: Path, ids: Sequence[str], files: Sequence[str]) -> None:
+    """Refuse a series that would silently miss slices or hold damaged ones: a ``.dcm`` file of the
+    folder that no series claims (empty, truncated header, not DICOM), or a file of the series whose
+    pixel data is shorter than its rows x columns x bits say (a truncated copy)."""
+    claimed = set()
+    for uid in ids:
+        claimed |= {str(Path(f).resolve()) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)}
+    stray = sorted(
+        p.name for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in (".dcm", ".ima") and str(p.resolve()) not in claimed
+    )
+    if stray:
+        raise ValueError(
+            f"{str(folder)!r}: {stray[:5]}{' ...' if len(stray) > 5 else ''} are not readable DICOM images (empty, "
+            "truncated or corrupt files); the series would be read without them. Restore or remove them."
+        )
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f)
+            expected = (
+                int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1))
+                * int(getattr(ds, "NumberOfFrames", 1) or 1) * int(ds.BitsAllocated) // 8
+            )
+            actual = len(ds.PixelData) if "PixelData" in ds else 0
+            compressed = ds.file_meta.TransferSyntaxUID.is_compressed if "TransferSyntaxUID" in ds.file_meta else False
+        except Exception as e:  # noqa: BLE001 - any reader failure means a damaged file
+            raise ValueError(f"DICOM file {f!r} is damaged ({type(e).__name__}: {e}); restore it.") from e
+        if not compressed and actual < expected:
+            raise ValueError(
+                f"DICOM file {f!r} is truncated: {actual} bytes of pixel data where {ds.Rows}x{ds.Columns} pixels of "
+                f"{ds.BitsAllocated} bits need {expected}. Restore the file (an interrupted copy?)."
+            )
+
+
 def read_dicom_series(
     folder: str | Path, series_uid: str | None = None, dtype: Any = np.float32
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -237,7 +273,7 @@ def read_dicom_series(
     Raises:
         FileNotFoundError: the folder does not exist or holds no DICOM series.
         ValueError: the folder holds several series and ``series_uid`` is not given, or
-            ``series_uid`` is not among them.
+            ``series_uid`` is not among them; a ``.dcm`` file that is empty, truncated or corrupt.
     """
     path = Path(folder)
     if path.is_file():
@@ -268,6 +304,7 @@ def read_dicom_series(
         raise ValueError(f"Series {series_uid!r} is not in {str(path)!r}; the folder holds {ids}.")
 
     files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), series_uid))
+    _check_series_files(path, ids, files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.SetOutputPixelType(sitk.sitkFloat64)
@@ -400,6 +437,8 @@ def _write_series(
             )
         for f in existing:
             f.unlink()
+    for f in out_dir.glob(f".*{PARTIAL_MARK}*"):  # leftovers of an interrupted write
+        f.unlink(missing_ok=True)
 
     series_uid = generate_uid()
     date, time = _now()
@@ -476,10 +515,11 @@ def _write_series(
         ds.WindowWidth = _ds(max(hi - lo, 1e-6))
         # rows (Y) x columns (X), little endian as the transfer syntax says
         ds.PixelData = np.ascontiguousarray(stored[:, :, k].T, dtype=stored.dtype.newbyteorder("<")).tobytes()
-        try:
-            ds.save_as(path, enforce_file_format=True)  # pydicom >= 3
-        except TypeError:
-            ds.save_as(path, write_like_original=False)  # pydicom 2.x
+        with atomic_path(path, suffix=".tmp") as tmp:  # never a half-written .dcm under the final name
+            try:
+                ds.save_as(tmp, enforce_file_format=True)  # pydicom >= 3
+            except TypeError:
+                ds.save_as(tmp, write_like_original=False)  # pydicom 2.x
         files.append(str(path))
     logger.info(
         "wrote DICOM series %s (%d slices, %r) to %s; quantisation error <= %.3g",
@@ -730,6 +770,6 @@ def save_nifti_like(volume: Any, geometry: Any, path: str | Path) -> Path:
     img.set_sform(affine, code=1)
     img.header.set_xyzt_units("mm")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(img, str(path))
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
     return path

@@ -2,8 +2,9 @@
 
 One iteration: frozen teachers forward under ``torch.no_grad`` -> student forward (returning its
 features) -> ``loss(student_output, label, student_features, teacher_results)`` -> backward -> step.
-Used for MDRN's HMDS (:class:`monai_mcrecon.losses.distillation.HeterogeneousKDLoss`), but any
-student/teacher pair following the ``(output, [features])`` protocol works.
+Used for MDRN's HMDS (:class:`monai_mcrecon.losses.distillation.HeterogeneousKDLoss`) and UniKD
+(:mod:`monai_mcrecon.losses.unikd`), but any student/teacher pair following the ``(output, [features])``
+protocol works (:class:`monai_mcrecon.networks.blocks.feature_hooks.FeatureHooks` gives it to any network).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from monai.utils.enums import CommonKeys as Keys
@@ -34,7 +36,10 @@ class DistillationTrainer(SupervisedTrainer):
             the student result is normalised the same way as a teacher's.
         *args, **kwargs: :class:`monai.engines.SupervisedTrainer` arguments. ``loss_function`` is called
             as ``loss(pred, label, student_features, teacher_results)``; its own parameters (e.g. HMDS
-            adapters) must be in ``optimizer``. The student is called directly (no ``inferer``): train
+            adapters, UniKD heads) must be in ``optimizer``. It may return a tensor or a dict of named
+            terms with the total under ``"loss"`` (the terms land in ``state.output["loss_terms"]`` as
+            floats). A loss with a ``set_epoch(epoch)`` method is told the 1-based epoch at the start of
+            every epoch (UniKD's warm-up). The student is called directly (no ``inferer``): train
             on crops.
 
     The iteration output holds ``image``, ``label``, ``pred`` (student output) and ``loss`` as in
@@ -76,6 +81,19 @@ class DistillationTrainer(SupervisedTrainer):
         self.teachers = teachers
         self.teacher_kwargs = dict(teacher_kwargs or {})
         self.student_kwargs = {"return_features": True} if student_kwargs is None else dict(student_kwargs)
+        self._loss_terms: dict[str, float] | None = None
+        # after the workflow's decollation handler: every (per-sample) output dict gets the terms
+        self.add_event_handler(Events.ITERATION_COMPLETED, self._store_terms)
+        if callable(getattr(self.loss_function, "set_epoch", None)):
+            self.add_event_handler(Events.EPOCH_STARTED, lambda engine: engine.loss_function.set_epoch(engine.state.epoch))
+
+    def _store_terms(self, engine: DistillationTrainer) -> None:
+        if self._loss_terms is None:
+            return
+        outputs = engine.state.output if isinstance(engine.state.output, list) else [engine.state.output]
+        for out in outputs:
+            if isinstance(out, dict):
+                out["loss_terms"] = dict(self._loss_terms)
 
     def _iteration(self, engine: DistillationTrainer, batchdata: dict[str, torch.Tensor]) -> dict:
         if batchdata is None:
@@ -92,7 +110,13 @@ class DistillationTrainer(SupervisedTrainer):
             pred, feats = as_output_and_features(engine.network(inputs, *args, **kwargs, **self.student_kwargs))
             engine.state.output[Keys.PRED] = pred
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
-            engine.state.output[Keys.LOSS] = engine.loss_function(pred, targets, feats, teacher_results).mean()
+            loss = engine.loss_function(pred, targets, feats, teacher_results)
+            if isinstance(loss, dict):
+                if Keys.LOSS not in loss:
+                    raise ValueError(f"A loss returning a dict must hold the total under 'loss', got keys {sorted(loss)}.")
+                engine._loss_terms = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in loss.items() if k != Keys.LOSS}
+                loss = loss[Keys.LOSS]
+            engine.state.output[Keys.LOSS] = loss.mean()
             engine.fire_event(IterationEvents.LOSS_COMPLETED)
 
         engine.network.train()

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from ignite.engine import Events
+from monai.utils import ensure_tuple
 from monai.utils.enums import CommonKeys as Keys
 from torch import nn
 
@@ -125,10 +126,15 @@ class MultiIOTrainer(SupervisedTrainer):
         if loss is None:
             raise ValueError("MultiIOTrainer needs a loss_function(pred, target).")
         kwargs["loss_function"] = loss if isinstance(loss, _TermsLoss) else _TermsLoss(loss)
+        handlers = kwargs.pop("train_handlers", None)
         super().__init__(*args, **kwargs)
         # Registered after the workflow's own decollation handler, so it sees the final output
-        # (a dict, or a list of per-sample dicts when decollate=True) and runs before user handlers.
+        # (a dict, or a list of per-sample dicts when decollate=True), and before the train handlers
+        # (attached below), so a StatsHandler with loss_terms_transform sees this iteration's terms.
         self.add_event_handler(Events.ITERATION_COMPLETED, self._store_terms)
+        for handler in ensure_tuple(handlers):
+            if handler is not None:
+                handler.attach(self)
 
     def _store_terms(self, engine: SupervisedTrainer) -> None:
         terms = dict(engine.loss_function.last_terms)

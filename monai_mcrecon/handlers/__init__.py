@@ -1,5 +1,5 @@
 """Ignite handlers for evaluation outputs."""
 
-from monai_mcrecon.handlers.writers import MetricsCSVWriter, ReconstructionFigureWriter, RestorationFigureWriter
+from monai_mcrecon.handlers.writers import AtomicNibabelWriter, MetricsCSVWriter, ReconstructionFigureWriter, RestorationFigureWriter
 
-__all__ = ["MetricsCSVWriter", "ReconstructionFigureWriter", "RestorationFigureWriter"]
+__all__ = ["AtomicNibabelWriter", "MetricsCSVWriter", "ReconstructionFigureWriter", "RestorationFigureWriter"]

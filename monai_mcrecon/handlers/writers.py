@@ -1,5 +1,8 @@
 """Ignite handlers that write what a person looks at after an evaluation: a metrics table and
-one figure per case (degraded input | restoration | truth | error), for MRI and natural images."""
+one figure per case (degraded input | restoration | truth | error), for MRI and natural images.
+
+Every file is written to a temporary name in the same folder and renamed
+(:func:`monai_mcrecon.safe_io.atomic_path`), so an interrupted run leaves no half-written file."""
 
 from __future__ import annotations
 
@@ -11,8 +14,25 @@ from pathlib import Path
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from monai.data import NibabelWriter
 
-__all__ = ["MetricsCSVWriter", "ReconstructionFigureWriter", "RestorationFigureWriter"]
+from monai_mcrecon.safe_io import atomic_path
+
+__all__ = ["AtomicNibabelWriter", "MetricsCSVWriter", "ReconstructionFigureWriter", "RestorationFigureWriter"]
+
+
+class AtomicNibabelWriter(NibabelWriter):
+    """MONAI's :class:`~monai.data.NibabelWriter` writing to a temporary file beside the target and
+    renaming it (``SaveImaged(writer="monai_mcrecon.handlers.writers.AtomicNibabelWriter")``): an
+    interrupted run never leaves a half-written NIfTI under the final name."""
+
+    def write(self, filename, verbose: bool = False, **obj_kwargs):
+        with atomic_path(filename) as tmp:
+            super().write(str(tmp), verbose=False, **obj_kwargs)
+        if verbose:
+            import logging
+
+            logging.getLogger(__name__).info(f"writing: {filename}")
 
 
 def _as_list(batch) -> list:
@@ -68,7 +88,7 @@ class MetricsCSVWriter:
         cases = self._cases[:n] if len(self._cases) >= n else [f"case_{i:03d}" for i in range(n)]
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
         path = os.path.join(self.output_dir, self.filename)
-        with open(path, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["case_id", *self.columns])
             writer.writerow(["mean", *(f"{float(np.nanmean(values[c])):.6f}" for c in self.columns)])
@@ -141,8 +161,11 @@ class ReconstructionFigureWriter:
                 ax.axis("off")
             fig.suptitle(case)
             fig.tight_layout(rect=(0, 0, 1, 0.93))
-            fig.savefig(os.path.join(self.output_dir, f"{case}.png"), dpi=80)
-            plt.close(fig)
+            try:
+                with atomic_path(os.path.join(self.output_dir, f"{case}.png")) as tmp:
+                    fig.savefig(tmp, dpi=80)
+            finally:
+                plt.close(fig)
 
 
 class RestorationFigureWriter:
@@ -230,5 +253,8 @@ class RestorationFigureWriter:
                 ax.axis("off")
             fig.suptitle(case)
             fig.tight_layout()
-            fig.savefig(os.path.join(self.output_dir, f"{case}.png"), dpi=80)
-            plt.close(fig)
+            try:
+                with atomic_path(os.path.join(self.output_dir, f"{case}.png")) as tmp:
+                    fig.savefig(tmp, dpi=80)
+            finally:
+                plt.close(fig)

@@ -38,6 +38,7 @@ from monai_mcrecon.kspace.masks import (
     create_mask_func,
 )
 from monai_mcrecon.kspace.operators import (
+    check_mask,
     OUTPUTS,
     adjoint_operator,
     data_consistency,
@@ -56,6 +57,7 @@ from monai_mcrecon.kspace.operators import (
 )
 
 __all__ = [
+    "check_mask",
     "CONVENTIONS",
     "DEFAULT_CENTER_FRACTIONS",
     "MASK_FUNCTIONS",

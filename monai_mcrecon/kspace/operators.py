@@ -22,6 +22,7 @@ from monai_mcrecon.kspace.fft import fft2c, ifft2c
 
 __all__ = [
     "OUTPUTS",
+    "check_mask",
     "forward_operator",
     "infer_sampling_mask",
     "adjoint_operator",
@@ -46,13 +47,35 @@ def _check_output(output: str) -> None:
         raise ValueError(f"Unknown output {output!r}; use one of {OUTPUTS}.")
 
 
+def check_mask(mask: torch.Tensor, shape: Sequence[int], owner: str = "mask") -> None:
+    """Refuse a sampling mask that does not broadcast onto k-space ``shape`` ``[..., H, W]`` without
+    enlarging it (a column mask is ``[1, W]``, a 2-D mask ``[H, W]``).
+
+    Raises:
+        ValueError: naming both shapes and the expected mask shapes.
+    """
+    ms, ks = tuple(getattr(mask, "shape", ())), tuple(int(s) for s in shape)
+    try:
+        fits = tuple(torch.broadcast_shapes(ms, ks)) == ks
+    except RuntimeError:
+        fits = False
+    if not fits:
+        h, w = ks[-2:] if len(ks) >= 2 else (None, None)
+        raise ValueError(
+            f"{owner}: a mask of shape {ms} does not fit k-space of shape {ks}; use a column mask [1, {w}] or a "
+            f"2-D mask [{h}, {w}] (made for this H x W, e.g. create_mask_func(...)(({h}, {w})))."
+        )
+
+
 def forward_operator(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``A x = M F x``: masked centred orthonormal k-space of ``image`` ``[..., H, W]``."""
+    check_mask(mask, image.shape, "forward_operator")
     return fft2c(image) * mask
 
 
 def adjoint_operator(kspace: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``A^H k = F^H M k``: the exact adjoint of :func:`forward_operator` (complex image)."""
+    check_mask(mask, kspace.shape, "adjoint_operator")
     return ifft2c(kspace * mask)
 
 
@@ -83,6 +106,7 @@ def undersample_image(
         convention when ``output="real_irfft"``) and the zero-filled image.
     """
     _check_output(output)
+    check_mask(mask, image.shape, "undersample_image")
     convention = "release" if output == "real_irfft" else "ortho"
     kspace = fft2c(image, convention=convention) * mask
     return kspace, kspace_to_image(kspace, output)
@@ -176,6 +200,16 @@ def data_consistency(
     ``k = (1 - M) k_pred + M (k_pred + lambda k_meas) / (1 + lambda)``; ``lambda -> inf`` is hard DC,
     ``lambda = 0`` leaves the prediction unchanged.
     """
+    try:
+        same = tuple(torch.broadcast_shapes(kspace_pred.shape, kspace_measured.shape)) == tuple(kspace_pred.shape)
+    except RuntimeError:
+        same = False
+    if not same:
+        raise ValueError(
+            f"data_consistency: predicted k-space {tuple(kspace_pred.shape)} and measured k-space "
+            f"{tuple(kspace_measured.shape)} differ in shape; both must be [..., H, W] of the same acquisition."
+        )
+    check_mask(mask, kspace_pred.shape, "data_consistency")
     if noise_lambda is None:
         return kspace_pred * (1 - mask) + kspace_measured * mask
     blended = (kspace_pred + noise_lambda * kspace_measured) / (1 + noise_lambda)

@@ -1,6 +1,10 @@
 """The MONAI Label app of the package: guided reconstruction / super-resolution of a study's contrast.
 
-Start it with ``monailabel start_server --app <repo>/monai_mcrecon/label/app_dir --studies <folder>``
+Start it with ``python -m monai_mcrecon.label.validation --studies <folder>`` (``monailabel start_server``
+bound to 127.0.0.1; ``--host``/``--allow-remote`` for another interface, see
+:func:`monai_mcrecon.label.validation.server_command`) or ``monailabel start_server --app
+<repo>/monai_mcrecon/label/app_dir --studies <folder> --host 127.0.0.1`` (MONAI Label binds to every
+interface without ``--host``). Request parameters are checked by :mod:`monai_mcrecon.label.validation`
 (``app_dir/main.py`` imports :class:`MCReconApp`). The studies folder holds one file per contrast,
 ``<case>_t2.nii.gz`` beside ``<case>_t1.nii.gz``; inference runs on the degraded target and takes
 the reference from the same study.
@@ -76,7 +80,8 @@ class MCReconApp(MONAILabelApp):
         simulate = _flag(self.conf.get("simulate_acquisition", "false"))
         infers: dict[str, InferTask] = {}
         for name in self.models:
-            task = GuidedRestorationInfer(bundle=name)
+            studies = getattr(self, "studies", None)
+            task = GuidedRestorationInfer(bundle=name, studies=studies if studies and os.path.isdir(studies) else None)
             task._config["simulate_acquisition"] = simulate
             infers[name] = task
         return infers

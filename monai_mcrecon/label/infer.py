@@ -26,6 +26,7 @@ import torch
 from monai.data import MetaTensor
 
 from monai_mcrecon.label import pydicom_compat
+from monai_mcrecon.label.validation import validate_infer_request
 
 pydicom_compat()
 
@@ -169,6 +170,8 @@ class GuidedRestorationInfer(BasicInferTask):
         path: checkpoint; defaults to the bundle's ``ckpt_path`` (``models/model.pt``).
         overrides: bundle config overrides (e.g. ``{"acceleration": 8}``, ``{"scale": 4}``).
         description: task description.
+        studies: the local studies folder; files named by a request (``image``, ``reference``,
+            ``truth``) must lie inside it (see :func:`~monai_mcrecon.label.validation.validate_infer_request`).
         **kwargs: passed to :class:`~monailabel.tasks.infer.basic_infer.BasicInferTask`.
     """
 
@@ -178,9 +181,11 @@ class GuidedRestorationInfer(BasicInferTask):
         path: str | None = None,
         overrides: dict[str, Any] | None = None,
         description: str | None = None,
+        studies: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.bundle = bundle
+        self.studies = studies
         self.overrides = dict(overrides or {})
         parser = load_bundle_config(bundle, {**self.overrides, "device": "$torch.device('cpu')"})
         self.target_contrast = str(parser.get_parsed_content("target_contrast"))
@@ -188,6 +193,11 @@ class GuidedRestorationInfer(BasicInferTask):
         self.slice_batch_size = int(parser.get_parsed_content("slice_batch_size"))
         network = parser.get_parsed_content("network_def", instantiate=True)
         path = path or parser.get_parsed_content("ckpt_path")
+        if path and os.path.isfile(path):
+            from monai_mcrecon.bundles import verify_weights_file
+
+            # MONAI Label loads the file itself (torch >= 2.6: weights_only by default); refuse a tampered one first
+            verify_weights_file(path)
         super().__init__(
             path=path,
             network=network,
@@ -224,11 +234,13 @@ class GuidedRestorationInfer(BasicInferTask):
     def pre_transforms(self, data: dict[str, Any] | None = None) -> Sequence[Callable]:
         """Pair the image with its reference, then the bundle's ``volume_transforms`` (load, scale,
         slice axis first, degradation or SR input, channel-stacked ``image``)."""
+        if data is not None:
+            data = validate_infer_request(data, self.studies)
         simulate = _to_bool((data or {}).get("simulate_acquisition", False))
         return [self._pair, *self._parser(simulate).get_parsed_content("volume_transforms")]
 
     def _pair(self, data: dict[str, Any]) -> dict[str, Any]:
-        d = dict(data)
+        d = validate_infer_request(data, self.studies)
         image = d["image"]
         if not isinstance(image, str) or not os.path.isfile(image):
             raise FileNotFoundError(f"{type(self).__name__} needs the image as a file path, got {image!r}.")

@@ -42,6 +42,7 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
 from monai_mcrecon.label.infer import find_reference, split_contrast
+from monai_mcrecon.label.validation import validate_train_request
 
 __all__ = ["GuidedRestorationTrain", "target_channel"]
 
@@ -114,6 +115,10 @@ class GuidedRestorationTrain(BasicTrainTask):
         self.patch_size = tuple(int(s) for s in p("patch_size"))
         self.samples_per_volume = samples_per_volume
         kwargs.setdefault("load_path", os.path.join(p("bundle_root"), "models", "model.pt"))
+        if kwargs["load_path"] and os.path.isfile(kwargs["load_path"]):
+            from monai_mcrecon.bundles import verify_weights_file
+
+            verify_weights_file(kwargs["load_path"])  # a tampered shipped file is refused before MONAI Label loads it
         kwargs.setdefault("amp", False)
         config = {
             "max_epochs": 10,
@@ -137,7 +142,8 @@ class GuidedRestorationTrain(BasicTrainTask):
         return self.parser.get_parsed_content("network_def", instantiate=True)
 
     def optimizer(self, context: Context) -> torch.optim.Optimizer:
-        lr = float(context.request.get("learning_rate", self.parser.get_parsed_content("learning_rate")))
+        request = validate_train_request(context.request)
+        lr = float(request.get("learning_rate") or self.parser.get_parsed_content("learning_rate"))
         return torch.optim.Adam(context.network.parameters(), lr=lr, betas=(0.9, 0.99))
 
     def loss_function(self, context: Context) -> torch.nn.Module:
@@ -149,6 +155,7 @@ class GuidedRestorationTrain(BasicTrainTask):
     # ------------------------------------------------------------------ data
     def pre_process(self, request: dict[str, Any], datastore: Datastore) -> list[dict[str, str]]:
         """(target, reference) pairs of the datastore's studies; see the class docstring for the rule."""
+        request.update(validate_train_request(request))  # types and ranges of what the task reads
         pairs = []
         for image_id in sorted(datastore.list_images()):
             path = datastore.get_image_uri(image_id)

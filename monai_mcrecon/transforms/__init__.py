@@ -43,9 +43,45 @@ from monai_mcrecon.transforms.natural import (
     convert_channels,
 )
 from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
+from monai_mcrecon.transforms.stereo import (
+    LoadStereoPaird,
+    PadStereod,
+    RandChannelShuffled,
+    RandStereoFlipd,
+    SaveDisparityd,
+    StereoLowResolutiond,
+    StereoSROutputd,
+    bicubic_downsample,
+)
+from monai_mcrecon.transforms.blurry_video import (
+    AddTimesd,
+    BlurryWindowd,
+    KeyFrameAveraged,
+    RandReverseTimed,
+    SaveBlurryVFIFiguresd,
+    SaveTimeFramesd,
+    SplitTimesd,
+    synthesize_blurry_window,
+)
 from monai_mcrecon.transforms.video import LoadFramesd, RandCropFramesd, RandFlipFramesd, StackFramesd, average_frames
 
 __all__ = [
+    "LoadStereoPaird",
+    "PadStereod",
+    "RandChannelShuffled",
+    "RandStereoFlipd",
+    "SaveDisparityd",
+    "StereoLowResolutiond",
+    "StereoSROutputd",
+    "bicubic_downsample",
+    "AddTimesd",
+    "BlurryWindowd",
+    "KeyFrameAveraged",
+    "RandReverseTimed",
+    "SaveBlurryVFIFiguresd",
+    "SaveTimeFramesd",
+    "SplitTimesd",
+    "synthesize_blurry_window",
     "LoadFramesd",
     "RandCropFramesd",
     "RandFlipFramesd",

@@ -303,6 +303,8 @@ class SaveReconstructiond(MapTransform):
         import nibabel as nib
         import numpy as np
 
+        from monai_mcrecon.safe_io import atomic_path, atomic_write_text
+
         d = dict(data)
         if not self.enabled:
             return d
@@ -327,12 +329,12 @@ class SaveReconstructiond(MapTransform):
             img = nib.Nifti1Image(arr.astype(np.float32), src.affine, header=header)
             img.header.set_slope_inter(1.0, 0.0)
             out = Path(self.output_dir) / case / f"{contrast}_{self.suffix}.nii.gz"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            nib.save(img, out)
+            with atomic_path(out) as tmp:  # never a half-written NIfTI under the final name
+                nib.save(img, tmp)
             d[f"{k}_path"] = str(out)
             if self.info_key and self.info_key in d:
                 info = {"file": out.name, "geometry_from": str(source), **dict(d[self.info_key])}
-                out.with_name(out.name.replace(".nii.gz", ".json")).write_text(json.dumps(info, indent=2) + "\n")
+                atomic_write_text(out.with_name(out.name.replace(".nii.gz", ".json")), json.dumps(info, indent=2) + "\n")
         return d
 
 

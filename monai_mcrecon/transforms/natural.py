@@ -69,6 +69,10 @@ class LoadNaturalImage(Transform):
             raise ValueError(
                 f"{str(path)!r} is not an image PIL can read; use PNG, JPEG, BMP or TIFF files."
             ) from e
+        except (OSError, SyntaxError) as e:  # PIL: "image file is truncated", broken chunks / CRC
+            raise ValueError(
+                f"{str(path)!r} is truncated or corrupt ({e}); restore or re-export the image."
+            ) from e
         img = torch.from_numpy(np.ascontiguousarray(arr))
         img = img[None] if img.ndim == 2 else img.permute(2, 0, 1)
         return convert_channels(img.float(), self.channels).contiguous()
@@ -133,7 +137,10 @@ class SaveNaturalImage(Transform):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         name = f"{case_id}_{self.output_postfix}.png" if self.output_postfix else f"{case_id}.png"
         path = self.output_dir / name
-        Image.fromarray(u8).save(path)
+        from monai_mcrecon.safe_io import atomic_path
+
+        with atomic_path(path) as tmp:  # never a half-written PNG under the final name
+            Image.fromarray(u8).save(tmp)
         return str(path)
 
 

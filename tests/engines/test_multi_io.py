@@ -68,6 +68,20 @@ def test_trainer_learns_two_outputs_and_records_named_terms():
     terms = []
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: terms.append(loss_terms_transform(e.state.output)))
     trainer.run()
+    # a train handler (attached by the trainer itself) sees the terms of the same iteration
+    seen = []
+
+    class Recorder:
+        def attach(self, engine):
+            engine.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(loss_terms_transform(e.state.output)))
+
+    net2 = TwoViewNet()
+    MultiIOTrainer(
+        device=torch.device("cpu"), max_epochs=1, train_data_loader=loader, network=net2,
+        optimizer=torch.optim.SGD(net2.parameters(), lr=0.5), loss_function=two_term_loss,
+        input_keys=["left", "right"], target_keys=["left_hr", "right_hr"], train_handlers=[Recorder()],
+    ).run()
+    assert len(seen) == 2 and all(set(t) == {"loss", "left", "right"} for t in seen)
     assert set(terms[-1]) == {"loss", "left", "right"}
     assert abs(terms[-1]["loss"] - terms[-1]["left"] - terms[-1]["right"]) < 1e-6
     assert terms[-1]["loss"] < 1e-3 * terms[0]["loss"]

@@ -5,6 +5,7 @@ from .fourier import SpatialFourierLayer, SpatialFourierResidualBlock
 from .rcab import RCAB, ChannelAttention, ResidualGroup
 from .residual import GlobalResidual
 from .blur import PADDING_MODES, blur, blur_adjoint
+from .feature_hooks import FeatureHooks
 from .deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
 from .deep_rl_blocks import ConvEstimator, UNetEstimator, richardson_lucy_update
 from .mdrn_blocks import MDRBlock
@@ -24,6 +25,7 @@ from .warp import coord_warp_x, disparity_to_coord, disparity_warp, flow_warp, r
 from .wavelet import HaarDWT, HaarIDWT, haar_dwt, haar_idwt, pack_bands, unpack_bands
 
 __all__ = [
+    "FeatureHooks",
     "ModulatedDeformConv",
     "flow_to_offset",
     "modulated_deform_conv",

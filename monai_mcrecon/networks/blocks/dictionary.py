@@ -9,12 +9,115 @@ so the operator is linear and its adjoint is the same convolutions transposed, i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MultiScaleDictionary", "power_iteration"]
+__all__ = [
+    "AnalysisFilters",
+    "MultiScaleDictionary",
+    "SynthesisFilters",
+    "analyse",
+    "power_iteration",
+    "synthesis_features",
+]
+
+
+class SynthesisFilters(NamedTuple):
+    """``F.conv2d``-ready weights of the synthesis ``D`` (see :meth:`MultiScaleDictionary.synthesis_filters`).
+
+    Attributes:
+        bottleneck: ``[w_0, w_0, k, k]`` (with ``S = 1`` and ``fold_out``: ``[n_out, w_0, k, k]``).
+        up: per level the ConvT2x2 weight ``[w_{s-1}, w_s, 2, 2]`` (stride 2).
+        up_shuffle: per level ``[4 w_s, w_{s-1}, 1, 1]``: the same up-sampler as a 1x1 convolution
+            followed by ``pixel_shuffle(2)`` (the same products as one GEMM; faster than
+            ``conv_transpose2d`` for contiguous maps on CPU, slower for channels-last maps).
+        fuse: per level ``[w_s, 2 w_s, k, k]``; the last one composed with the 1x1 output
+            convolution when ``fold_out`` (``[n_out, 2 w_{S-1}, k, k]``).
+        out: the 1x1 output convolution ``[n_out, w_{S-1}, 1, 1]``, ``None`` when folded.
+    """
+
+    bottleneck: torch.Tensor
+    up: list[torch.Tensor]
+    up_shuffle: list[torch.Tensor]
+    fuse: list[torch.Tensor]
+    out: torch.Tensor | None
+
+    @property
+    def last(self) -> torch.Tensor:
+        """The last convolution: the finest ``fuse``, or the bottleneck for one scale."""
+        return self.fuse[-1] if self.fuse else self.bottleneck
+
+
+class AnalysisFilters(NamedTuple):
+    """``F.conv2d``-ready weights of the adjoint ``D^T`` (see :meth:`MultiScaleDictionary.analysis_filters`).
+
+    Attributes:
+        out_t: ``[w_{S-1}, n_out, 1, 1]``, the adjoint of the 1x1 output convolution.
+        skip: per level, fine to coarse, ``[w_s, w_s, k, k]``: the skip-code rows of the
+            transposed fuse convolution (flipped kernels).
+        down: per level, fine to coarse, ``[w_{s-1}, w_s, k + 1, k + 1]`` applied with stride 2:
+            the other rows of the transposed fuse convolution composed with the stride-2 Conv2x2
+            (adjoint of the up-sampler) into one strided convolution.
+        bottleneck_t: ``[w_0, w_0, k, k]``, the transposed bottleneck (flipped kernels).
+    """
+
+    out_t: torch.Tensor
+    skip: list[torch.Tensor]
+    down: list[torch.Tensor]
+    bottleneck_t: torch.Tensor
+
+
+def _conv_transpose_as_conv(weight: torch.Tensor) -> torch.Tensor:
+    """Stride-1 ``conv_transpose2d(v, W, padding=p)`` equals ``conv2d(v, flip(W^T), padding=p)`` for odd kernels."""
+    return weight.transpose(0, 1).flip(-2, -1)
+
+
+def _compose_1x1(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
+    """The weight of ``conv1x1(outer) o conv_kxk(inner)`` (both bias-free): ``[o, m] x [m, i, k, k] -> [o, i, k, k]``."""
+    return torch.einsum("om,mikl->oikl", outer[:, :, 0, 0], inner)
+
+
+def synthesis_features(codes: Sequence[torch.Tensor], filters: SynthesisFilters) -> list[torch.Tensor]:
+    """Everything of ``D a`` up to its last convolution: the parts of that convolution's input channels.
+
+    ``D a = conv2d(cat(parts), filters.last, padding=k // 2)`` (then the 1x1 ``filters.out`` when it
+    is not folded). Returning the parts lets callers concatenate the inputs of several dictionaries
+    once and apply their (summed) last convolutions as one convolution.
+    """
+    pad = filters.bottleneck.shape[-1] // 2
+    if not filters.fuse:
+        return [codes[0]]
+    t = F.conv2d(codes[0], filters.bottleneck, padding=pad)
+    for s in range(1, len(codes)):
+        skip = codes[s]
+        if t.is_contiguous() or not t.is_contiguous(memory_format=torch.channels_last):
+            t = F.pixel_shuffle(F.conv2d(t, filters.up_shuffle[s - 1]), 2)
+        else:
+            t = F.conv_transpose2d(t, filters.up[s - 1], stride=2)
+        if t.shape[-2:] != skip.shape[-2:]:
+            t = F.pad(t, (0, skip.shape[-1] - t.shape[-1], 0, skip.shape[-2] - t.shape[-2]))
+        if s < len(codes) - 1:
+            t = F.conv2d(torch.cat([skip, t], dim=1), filters.fuse[s - 1], padding=pad)
+    return [codes[-1], t]
+
+
+def analyse(t: torch.Tensor, filters: AnalysisFilters) -> list[torch.Tensor]:
+    """``D^T`` after its first 1x1 step: codes, coarse to fine, from ``t = out^T v`` (``[B, w_{S-1}, H, W]``).
+
+    Per level the skip code is one convolution of ``t`` and the map passed to the coarser level one
+    strided convolution (transposed fuse convolution and Conv2x2 composed), so no ``2 w_s``-channel
+    intermediate is formed.
+    """
+    pad = filters.bottleneck_t.shape[-1] // 2
+    codes = []
+    for skip, down in zip(filters.skip, filters.down):
+        codes.append(F.conv2d(t, skip, padding=pad))
+        t = F.conv2d(t, down, stride=2, padding=pad)
+    codes.append(F.conv2d(t, filters.bottleneck_t, padding=pad))
+    return codes[::-1]
 
 
 class MultiScaleDictionary(nn.Module):
@@ -91,6 +194,53 @@ class MultiScaleDictionary(nn.Module):
             shapes.append((w_s, height // factor, width // factor))
         return shapes
 
+    def synthesis_filters(self, fold_out: bool = True) -> SynthesisFilters:
+        """The weights of :meth:`forward` rearranged for a faster, numerically equivalent synthesis.
+
+        Computed from the parameters (differentiable), so a caller applying a dictionary many times
+        in one pass (an unrolled network) prepares them once. The stride-2 ConvT2x2 is also given as
+        a 1x1 convolution and ``pixel_shuffle`` (the same products, one GEMM); with ``fold_out`` the 1x1
+        output convolution is composed into the last 3x3 convolution (no separate ``n_out``-channel
+        pass).
+        """
+        up = [u.weight for u in self.up]
+        up_shuffle = [u.weight.permute(1, 2, 3, 0).reshape(-1, u.weight.shape[0], 1, 1) for u in self.up]
+        fuse = [f.weight for f in self.fuse]
+        bottleneck = self.bottleneck.weight
+        out: torch.Tensor | None = self.out.weight
+        if fold_out:
+            if fuse:
+                fuse[-1] = _compose_1x1(self.out.weight, fuse[-1])
+            else:
+                bottleneck = _compose_1x1(self.out.weight, bottleneck)
+            out = None
+        return SynthesisFilters(bottleneck, up, up_shuffle, fuse, out)
+
+    def analysis_filters(self) -> AnalysisFilters:
+        """The weights of :meth:`adjoint` rearranged for a faster, numerically equivalent analysis.
+
+        Transposed convolutions become convolutions with flipped kernels; per level the transposed
+        fuse convolution is split into its skip rows and the rest, and the rest is composed with the
+        stride-2 Conv2x2 into one ``(k + 1) x (k + 1)`` stride-2 convolution (fewer products than
+        both, and no ``2 w_s``-channel map). See :func:`analyse`.
+        """
+        k = self.kernel_size
+        skips, downs = [], []
+        for s in range(self.num_scales - 1, 0, -1):
+            w_s = self.widths[s]
+            fuse_t = _conv_transpose_as_conv(self.fuse[s - 1].weight)  # [2 w_s, w_s, k, k]
+            skip, rest = fuse_t[:w_s], fuse_t[w_s:]
+            up = self.up[s - 1].weight  # as a conv2d weight: [w_{s-1}, w_s, 2, 2]
+            down = rest.new_zeros(up.shape[0], w_s, k + 1, k + 1)
+            for a in range(2):
+                for b in range(2):
+                    down[:, :, a : a + k, b : b + k] += torch.einsum("om,mikl->oikl", up[:, :, a, b], rest)
+            skips.append(skip)
+            downs.append(down)
+        return AnalysisFilters(
+            self.out.weight.transpose(0, 1), skips, downs, _conv_transpose_as_conv(self.bottleneck.weight)
+        )
+
     def _check_codes(self, codes: Sequence[torch.Tensor]) -> None:
         if len(codes) != self.num_scales:
             raise ValueError(f"Expected {self.num_scales} codes (coarse to fine), got {len(codes)}.")
@@ -102,16 +252,22 @@ class MultiScaleDictionary(nn.Module):
                 "(channels = widths, each coarser size the floor of half the finer one, see code_shapes())."
             )
 
-    def forward(self, codes: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, codes: Sequence[torch.Tensor], filters: SynthesisFilters | None = None) -> torch.Tensor:
         """Synthesis ``D a``.
 
         Args:
             codes: ``[B, w_s, h_s, w_s]`` tensors, coarse to fine, with the sizes of :meth:`code_shapes`.
+            filters: :meth:`synthesis_filters` of this module, prepared once by a caller that applies it
+                repeatedly: the faster path, equal up to float rounding. ``None``: the straightforward
+                transcription below.
 
         Returns:
             ``[B, n_out, H, W]`` with ``H, W`` the size of the finest code.
         """
         self._check_codes(codes)
+        if filters is not None:
+            out = F.conv2d(torch.cat(synthesis_features(codes, filters), dim=1), filters.last, padding=self.kernel_size // 2)
+            return out if filters.out is None else F.conv2d(out, filters.out)
         pad = self.kernel_size // 2
         t = F.conv2d(codes[0], self.bottleneck.weight, padding=pad)
         for s in range(1, self.num_scales):
@@ -121,17 +277,21 @@ class MultiScaleDictionary(nn.Module):
             t = F.conv2d(torch.cat([skip, t], dim=1), self.fuse[s - 1].weight, padding=pad)
         return F.conv2d(t, self.out.weight)
 
-    def adjoint(self, v: torch.Tensor) -> list[torch.Tensor]:
+    def adjoint(self, v: torch.Tensor, filters: AnalysisFilters | None = None) -> list[torch.Tensor]:
         """Analysis ``D^T v``, the exact adjoint of :meth:`forward`.
 
         Args:
             v: ``[B, n_out, H, W]``.
+            filters: :meth:`analysis_filters` of this module for the faster path (equal up to float
+                rounding); ``None``: the straightforward transcription below.
 
         Returns:
             codes ``[B, w_s, h_s, w_s]``, coarse to fine, with the sizes of :meth:`code_shapes`.
         """
         if v.ndim != 4 or v.shape[1] != self.n_out:
             raise ValueError(f"Expected v of shape [B, {self.n_out}, H, W], got {tuple(v.shape)}.")
+        if filters is not None:
+            return analyse(F.conv2d(v, filters.out_t), filters)
         pad = self.kernel_size // 2
         t = F.conv_transpose2d(v, self.out.weight)
         codes = []

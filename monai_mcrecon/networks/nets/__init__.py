@@ -7,8 +7,19 @@ from .deep_rl import DeepRL, DeepRLOutput
 from .mdrn import MDRN, DnCNN
 from .mstn import MSTN
 from .spdnet import SPDNet, SPDNetOutput
+from .ssrde_fnet import SSRDEFNet, SSRDEFNetOutput, SSRDEFNetTestOutput
+from .fgdcn import FGDCN, FGDCNOutput
+from .bvfi import BVFI
+from .kd_students import StageNet
 
 __all__ = [
+    "BVFI",
+    "FGDCN",
+    "FGDCNOutput",
+    "SSRDEFNet",
+    "SSRDEFNetOutput",
+    "SSRDEFNetTestOutput",
+    "StageNet",
     "CLGNet",
     "DeepRL",
     "DeepRLOutput",

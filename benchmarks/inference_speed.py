@@ -1,0 +1,176 @@
+"""Speed-up of the optimised inference paths of MC-CDic and CLGNet (default presets) at 256x256 on CPU.
+
+    OMP_NUM_THREADS=1 python benchmarks/inference_speed.py --threads 1 2 --repeats 3 \
+        --out benchmarks/results/inference_speed.json --markdown benchmarks/results/inference_speed.md
+
+One image ``[1, C, 256, 256]``, ``torch.inference_mode``, random weights (seed 0; the default presets
+ship no weights, and speed does not depend on the values). Variants, run *interleaved* (one forward
+of each variant per round, ``--repeats`` rounds after one warm-up round) so that the load of a busy
+machine hits every variant alike:
+
+* MC-CDic: ``straightforward`` (``MCCDic(fast=False)``, the transcription of the equations),
+  ``straightforward + channels_last`` (weights and input in the channels-last memory format, to
+  separate the layout's share), ``fast`` (:meth:`MCCDic.unfold_fast`: dictionary filters prepared
+  once per forward, fused data-term operators, channels-last feature maps on CPU);
+* CLGNet: ``straightforward`` and ``channels_last``.
+
+Reported per variant and thread count: the median wall time and the median CPU time of the process
+(``time.process_time``; on a machine shared with other jobs the CPU time is the steadier measure
+of the work done, the wall time what a user waits), the ratios to the straightforward variant,
+and the largest relative deviation of the outputs from the straightforward output
+(``||out - ref|| / ||ref - input||``, i.e. relative to what the network adds to its input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _variants(name: str):
+    """``(input, [(variant, module, input), ...])`` for one network; the first variant is the reference."""
+    import torch
+
+    from monai_mcrecon.networks.nets import CLGNet, MCCDic
+
+    torch.manual_seed(0)
+    if name == "mc_cdic":
+        net = MCCDic(fast=False).eval()
+        net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+        fast = copy.deepcopy(net)
+        fast.fast = True
+        x = torch.rand(1, 2, 256, 256)
+        return x, [
+            ("straightforward", net, x),
+            ("straightforward + channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
+            ("fast", fast, x),
+        ]
+    net = CLGNet().eval()
+    net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    x = torch.rand(1, 1, 256, 256)
+    return x, [("straightforward", net, x), ("channels_last", net_cl, x.contiguous(memory_format=torch.channels_last))]
+
+
+def measure(name: str, threads: int, repeats: int, log=print) -> list[dict]:
+    import torch
+
+    torch.set_num_threads(threads)
+    x, variants = _variants(name)
+    wall: dict[str, list[float]] = {v: [] for v, _, _ in variants}
+    cpu: dict[str, list[float]] = {v: [] for v, _, _ in variants}
+    outputs: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for round_ in range(repeats + 1):  # round 0 warms up (allocator, oneDNN primitives)
+            for variant, net, inp in variants:
+                t0, c0 = time.perf_counter(), time.process_time()
+                out = net(inp)
+                t1, c1 = time.perf_counter(), time.process_time()
+                if round_ == 0:
+                    outputs[variant] = out.contiguous()
+                    continue
+                wall[variant].append(t1 - t0)
+                cpu[variant].append(c1 - c0)
+                log(f"{name} threads={threads} round {round_} {variant}: wall {t1 - t0:.2f} s, cpu {c1 - c0:.2f} s")
+    reference = variants[0][0]
+    ref_out = outputs[reference]
+    added = (ref_out - x[:, : ref_out.shape[1]]).norm()
+    rows = []
+    for variant, _, _ in variants:
+        w, c = statistics.median(wall[variant]), statistics.median(cpu[variant])
+        rows.append(
+            {
+                "network": name,
+                "variant": variant,
+                "threads": threads,
+                "repeats": repeats,
+                "wall_s": w,
+                "cpu_s": c,
+                "wall_s_all": wall[variant],
+                "cpu_s_all": cpu[variant],
+                "speedup_wall": statistics.median(wall[reference]) / w,
+                "speedup_cpu": statistics.median(cpu[reference]) / c,
+                "max_rel_deviation": float((outputs[variant] - ref_out).norm() / added),
+            }
+        )
+    return rows
+
+
+def markdown(result: dict) -> list[str]:
+    m = result["machine"]
+    lines = [
+        "# Inference speed-up at 256x256 on CPU (default presets, batch 1, `torch.inference_mode`)",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; load average {m['load_before']} before, "
+        f"{m['load_after']} after (a machine shared with other jobs: the CPU-time ratio is the steadier figure).",
+        f"Median of {result['repeats']} interleaved rounds after a warm-up. Speed-up = straightforward / variant. "
+        "Deviation = ||out - out_straightforward|| / ||out_straightforward - input||.",
+        "",
+        "| network | variant | threads | wall (s) | CPU (s) | speed-up (wall) | speed-up (CPU) | deviation |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['network']} | {r['variant']} | {r['threads']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
+            f"{r['speedup_wall']:.2f}x | {r['speedup_cpu']:.2f}x | {r['max_rel_deviation']:.1e} |"
+        )
+    lines += ["", f"Command: `{result['command']}`"]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--networks", nargs="+", default=["mc_cdic", "clgnet"], choices=["mc_cdic", "clgnet"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=None, help="JSON file")
+    parser.add_argument("--markdown", default=None, help="Markdown file")
+    args = parser.parse_args()
+
+    import torch
+
+    result = {
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "torch": torch.__version__,
+            "load_before": [round(v, 2) for v in os.getloadavg()],
+        },
+        "repeats": args.repeats,
+        "command": "OMP_NUM_THREADS=1 python benchmarks/inference_speed.py "
+        f"--networks {' '.join(args.networks)} --threads {' '.join(map(str, args.threads))} --repeats {args.repeats}",
+        "rows": [],
+    }
+    for name in args.networks:
+        for threads in args.threads:
+            result["rows"] += measure(name, threads, args.repeats)
+            if args.out:  # partial results survive an interrupted run
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    text = "\n".join(markdown(result)) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Writing files so that nothing half-written ever sits under a final name.
+
+Every writer of the package (NIfTI, DICOM, PNG, CSV, JSON) writes to a temporary file in the
+**same folder** and renames it onto the final name with :func:`os.replace` (atomic on POSIX and
+Windows for a same-filesystem rename). An interrupted write (crash, exception, full disk) leaves at
+most a hidden ``.<name>.partial-<random><ext>`` file, which the next run ignores and overwrites;
+the final name either does not exist or holds a complete file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "sha256_file"]
+
+#: Part of the temporary file names (``.<name>.partial-<random><ext>``).
+PARTIAL_MARK = ".partial-"
+
+_MULTI_SUFFIXES = (".nii.gz", ".tar.gz")
+
+
+def _extension(name: str) -> str:
+    for s in _MULTI_SUFFIXES:
+        if name.lower().endswith(s):
+            return name[-len(s):]
+    return os.path.splitext(name)[1]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same folder, same extension, so that writers that
+    pick the format by extension still work; ``suffix`` replaces that extension, e.g. ``".tmp"`` for
+    DICOM files, whose readers glob ``*.dcm``); on success rename it onto ``path``, on error remove it.
+
+    Example::
+
+        with atomic_path(out / "pred.nii.gz") as tmp:
+            nib.save(img, tmp)
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    ext = _extension(final.name) if suffix is None else suffix
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}{PARTIAL_MARK}", suffix=ext, dir=str(final.parent))
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise OSError(f"Writing {str(final)!r} produced no data (temporary file {tmp.name!r} is empty).")
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`); returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return Path(path)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

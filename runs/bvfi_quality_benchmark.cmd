@@ -1,0 +1,1 @@
+cd benchmarks && OMP_NUM_THREADS=1 python bvfi_quality.py --ckpt ../bundles/bvfi_blurry_vfi/models/model.pt --tvl1 --out results/bvfi_quality.md --figure results/bvfi_quality.png --strip results/bvfi_quality_strip.png

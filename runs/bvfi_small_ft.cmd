@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/bvfi_blurry_vfi/configs/train.json --logging_file bundles/bvfi_blurry_vfi/configs/logging.conf --output_dir runs/bvfi_small_ft --init_ckpt runs/bvfi_small/model_final.pt --max_epochs 2 --iterations_per_epoch 250 --learning_rate 0.0002 --seed 1

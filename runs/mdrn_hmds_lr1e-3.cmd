@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mdrn_denoise/configs/train.json --logging_file bundles/mdrn_denoise/configs/logging.conf --preset small --learning_rate 0.001 --max_epochs 20 --iterations_per_epoch 100 --val_interval 5 --distill true --teacher_preset large --teacher_ckpt runs/mdrn_teacher4k/model.pt --output_dir runs/mdrn_hmds_lr1e-3

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mdrn_denoise/configs/train.json --logging_file bundles/mdrn_denoise/configs/logging.conf --train_teacher true --teacher_preset large --learning_rate 0.001 --max_epochs 40 --iterations_per_epoch 100 --val_interval 5 --output_dir runs/mdrn_teacher4k

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --output_dir runs/ssrde_small_x2_mono --cross_view false --max_epochs 3 --loss_weights '{"cons":0,"photo":0,"smooth":0,"cycle":0,"disp_smooth":0,"photometric":0}'

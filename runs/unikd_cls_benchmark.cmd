@@ -1,0 +1,1 @@
+python benchmarks/unikd_quality.py classification --teacher_ckpt bundles/unikd_classification/models/teacher.pt --seeds 0 1 2 --out benchmarks/results/unikd_classification.md --figure benchmarks/results/unikd_classification.png

@@ -1,0 +1,1 @@
+python -m monai.bundle run --config_file bundles/unikd_classification/configs/train.json --logging_file bundles/unikd_classification/configs/logging.conf --method unikd --seed 0 --output_dir runs/unikd_cls_unikd_s0

@@ -1,0 +1,175 @@
+"""The fgdcn_vfi bundle as a user runs it: train (tiny, 2 iterations), evaluate, infer, verify.
+
+``monai.bundle`` runs in-process with the ``tiny`` preset on small synthetic clips (a texture panning by
+one pixel per frame, sizes that are not multiples of 16); the shipped ``small`` weights are exercised when
+present.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
+from PIL import Image
+
+from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.networks.nets.fgdcn import FGDCN
+
+BUNDLE = Path(bundle_dir("fgdcn_vfi"))
+CONFIGS = BUNDLE / "configs"
+SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+
+
+def _cfg(name: str) -> str:
+    return str(CONFIGS / name)
+
+
+def _rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(open(path)))
+
+
+def _load(path) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Clip ``pan`` (5 frames 40x53, moving right by 1 px per frame) and clip ``tilt`` (3 frames 36x40)."""
+    root = tmp_path_factory.mktemp("clips")
+    y, x = np.mgrid[0:48, 0:80]
+    tex = np.stack([0.5 + 0.3 * np.sin(x / 3.0 + c) * np.cos(y / 4.0) + 0.15 * np.sin((x + 2 * y) / 5.0) for c in range(3)], -1)
+    tex = (np.clip(tex, 0, 1) * 255).round().astype(np.uint8)
+    for name, n, crop in (("pan", 5, lambda a, i: np.roll(a, i, axis=1)[:40, 10:63]),
+                          ("tilt", 3, lambda a, i: np.roll(a, i, axis=0)[4:40, :40])):
+        (root / name).mkdir()
+        for i in range(n):
+            Image.fromarray(crop(tex, i)).save(root / name / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, clips) -> Path:
+    out = tmp_path_factory.mktemp("train")
+    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
+        batch_size=2, val_interval=1, val_dataset_dir=str(clips), output_dir=str(out))
+    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
+    return out / "model.pt"
+
+
+def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
+    out = tiny_checkpoint.parent
+    assert list(out.glob("events.out.tfevents*")), "TensorBoard events missing"
+    net = FGDCN.from_preset("tiny")
+    net.load_state_dict(torch.load(tiny_checkpoint, map_location="cpu", weights_only=True))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["network"] == "FGDCN" and info["preset"] == "tiny" and info["iterations"] == 2
+    assert info["parameters"] == sum(p.numel() for p in net.parameters()) == 152_214
+    assert info["teacher"] is None and info["loss_weights"]["census_weight"] == 2.0
+
+
+def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path):
+    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+        output_dir=str(tmp_path))
+    rows = _rows(tmp_path / "metrics.csv")
+    assert [r["case_id"] for r in rows] == ["mean", "pan_0000", "pan_0001", "pan_0002", "tilt_0000"]
+    for col in ("psnr", "ssim", "psnr_input", "ssim_input", "psnr_tvl1", "ssim_tvl1"):
+        values = [float(r[col]) for r in rows]
+        assert np.isfinite(values).all()
+        assert values[0] == pytest.approx(np.mean(values[1:]), abs=1e-5)
+    # psnr_input is the average of the two outer frames against the middle one
+    f0, gt, f1 = (_load(clips / "pan" / f"{i:04d}.png") for i in range(3))
+    mse = float(((0.5 * (f0 + f1) - gt) ** 2).mean())
+    assert float(rows[1]["psnr_input"]) == pytest.approx(10 * np.log10(1 / mse), abs=1e-3)
+    # on a smooth 1-pixel pan TV-L1 warping beats averaging
+    assert float(rows[0]["psnr_tvl1"]) > float(rows[0]["psnr_input"])
+    figures = tmp_path / "figures"
+    assert sorted(p.name for p in figures.glob("*.png")) == ["pan_0000.png", "pan_0001.png", "pan_0002.png", "tilt_0000.png"]
+    gif = Image.open(figures / "pan.gif")
+    assert gif.n_frames == 3 and gif.size == (3 * 53 + 8, 40)
+    assert Image.open(figures / "tilt.gif").size == (3 * 40 + 8, 36)
+
+
+def test_evaluate_without_tvl1_has_the_four_standard_columns(tiny_checkpoint, clips, tmp_path):
+    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+        output_dir=str(tmp_path), tvl1_baseline=False, save_figures=False, stride=2)
+    rows = _rows(tmp_path / "metrics.csv")
+    assert list(rows[0]) == ["case_id", "psnr", "ssim", "psnr_input", "ssim_input"]
+    assert [r["case_id"] for r in rows] == ["mean", "pan_0000", "pan_0002", "tilt_0000"]
+    assert not (tmp_path / "figures").exists()
+
+
+def test_inference_doubles_the_frame_rate(tiny_checkpoint, clips, tmp_path):
+    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+        output_dir=str(tmp_path))
+    assert sorted(p.name for p in (tmp_path / "pan").glob("*.png")) == [f"{i:04d}.png" for i in range(9)]
+    assert sorted(p.name for p in (tmp_path / "tilt").glob("*.png")) == [f"{i:04d}.png" for i in range(5)]
+    for i in range(5):  # the input frames are written back unchanged at the even positions
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "pan" / f"{2 * i:04d}.png")),
+                                      np.asarray(Image.open(clips / "pan" / f"{i:04d}.png")))
+    net = FGDCN.from_preset("tiny").eval()
+    net.load_state_dict(torch.load(tiny_checkpoint, map_location="cpu", weights_only=True))
+    f0, f1 = _load(clips / "pan" / "0001.png"), _load(clips / "pan" / "0002.png")
+    with torch.no_grad():
+        ref = net(f0[None], f1[None])[0].clamp(0, 1)
+    written = _load(tmp_path / "pan" / "0003.png")
+    assert float((written - ref).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path):
+    with pytest.raises(RuntimeError) as err:  # monai.bundle wraps the loader's error
+        run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+            dataset_dir=str(tmp_path / "nowhere"), output_dir=str(tmp_path / "out"))
+    cause = err.value.__cause__
+    assert isinstance(cause, FileNotFoundError) and "<folder>/<clip>/NNNN.png" in str(cause)
+
+
+def test_metadata_verifies_offline():
+    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+
+
+def test_net_in_out_verifies_with_the_second_frame_as_extra_argument():
+    verify_net_in_out(
+        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
+        any=37, extra_forward_args={"frame1": torch.rand(1, 3, 37, 37)},
+    )
+
+
+def test_configs_build_the_same_network():
+    meta = json.loads((CONFIGS / "metadata.json").read_text())
+    for name in ("train.json", "evaluate.json", "inference.json"):
+        net = ConfigParser.load_config_file(_cfg(name))["network_def"]
+        assert net["_target_"] == "monai_mcrecon.networks.nets.fgdcn.FGDCN.from_preset"
+    fmt = meta["network_data_format"]
+    assert fmt["inputs"]["image"]["num_channels"] == fmt["inputs"]["frame1"]["num_channels"] == 3
+    assert fmt["outputs"]["pred"]["num_channels"] == 3
+
+
+SHIPPED = BUNDLE / "models" / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def shipped_mean(tmp_path_factory) -> dict:
+    state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    FGDCN.from_preset("small").load_state_dict(state)
+    out = tmp_path_factory.mktemp("shipped")
+    # every 4th held-out triplet keeps the test short (11 of 44; benchmarks/fgdcn_quality.py runs all)
+    run(config_file=_cfg("evaluate.json"), output_dir=str(out), save_figures=False, stride=4, device="cpu")
+    return {k: float(v) for k, v in _rows(out / "metrics.csv")[0].items() if k != "case_id"}
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
+def test_shipped_small_weights_are_at_least_on_par_with_frame_averaging(shipped_mean):
+    assert shipped_mean["psnr"] > shipped_mean["psnr_input"] - 0.1
+    assert 0.9 < shipped_mean["ssim"] < 1.0
+
+
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
+@pytest.mark.xfail(strict=True, reason="issue 6 acceptance not reached: the CPU-budget weights (750 iterations) do "
+                   "not beat TV-L1 warping yet; see bundles/fgdcn_vfi/docs/README.md")
+def test_shipped_small_weights_beat_tvl1_on_held_out_triplets(shipped_mean):
+    assert shipped_mean["psnr"] > shipped_mean["psnr_tvl1"]

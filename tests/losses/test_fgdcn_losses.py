@@ -1,0 +1,200 @@
+"""FGDCN losses (spec ``shared/specs/fgdcn.md`` §5, §9 items 6-9): LapLoss, census, FFT, flow distillation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from monai_mcrecon.losses.fgdcn import (
+    CensusLoss,
+    FFTLoss,
+    FGDCNLoss,
+    FlowDistillationLoss,
+    LapLoss,
+    TVL1FlowTeacher,
+    flow_epe,
+    laplacian_kernel,
+)
+from monai_mcrecon.networks.blocks.warp import flow_warp, resize_flow
+from monai_mcrecon.networks.nets.fgdcn import FGDCNOutput
+
+
+def _img(b=2, c=3, h=32, w=32, seed=0):
+    return torch.rand(b, c, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_laplacian_kernel_is_the_release_sum_of_squared_gaussians():
+    k = laplacian_kernel(5, 2.0, torch.float64)
+    assert float(k.sum()) == pytest.approx(1.0, abs=1e-12)
+    torch.testing.assert_close(k, k.T)
+    torch.testing.assert_close(k, k.flip(0))
+    i = np.arange(5)[:, None]
+    j = np.arange(5)[None, :]
+    ref = np.exp(-((i - 2) ** 2) / 4.0) + np.exp(-((j - 2) ** 2) / 4.0)
+    np.testing.assert_allclose(k.numpy(), ref / ref.sum(), rtol=1e-12)
+    # a sum, not the separable product: the corner is not the product of the edge values
+    assert float(k[0, 0] / k[2, 2]) == pytest.approx(2 * np.exp(-1) / 2)
+    with pytest.raises(ValueError, match="odd"):
+        laplacian_kernel(4)
+
+
+def _filter_replicate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    p = k.shape[0] // 2
+    xp = np.pad(x, p, mode="edge")
+    out = np.zeros_like(x)
+    for y in range(x.shape[0]):
+        for xx in range(x.shape[1]):
+            out[y, xx] = (xp[y : y + k.shape[0], xx : xx + k.shape[1]] * k).sum()
+    return out
+
+
+def test_laplacian_loss_matches_a_hand_computed_two_level_example():
+    a, b = _img(1, 1, 8, 8, 1), _img(1, 1, 8, 8, 2)
+    k = laplacian_kernel(5, 2.0, torch.float64).numpy()
+
+    def pyramid(x):
+        out, cur = [], x
+        for _ in range(2):
+            f = _filter_replicate(cur, k)
+            out.append(cur - f)
+            cur = f.reshape(f.shape[0] // 2, 2, f.shape[1] // 2, 2).mean((1, 3))
+        return out + [cur]
+
+    pa, pb = pyramid(a[0, 0].numpy()), pyramid(b[0, 0].numpy())
+    expected = sum(np.abs(x - y).mean() for x, y in zip(pa, pb))
+    loss = LapLoss(max_levels=2)
+    assert float(loss(a, b)) == pytest.approx(expected, rel=1e-6)
+    assert float(loss(a, a)) == 0.0
+    with pytest.raises(ValueError, match="H, W >= 32"):
+        LapLoss()(a, b)
+
+
+def test_laplacian_loss_accepts_five_dimensional_inputs():
+    a, b = _img(2, 3, 32, 32, 1), _img(2, 3, 32, 32, 2)
+    loss = LapLoss()
+    assert float(loss(a[:, None], b[:, None])) == pytest.approx(float(loss(a, b)))
+
+
+def test_census_is_zero_for_identical_images_and_ignores_brightness_offsets_inside():
+    a, b = _img(seed=3), _img(seed=4)
+    census = CensusLoss()
+    assert float(census(a, a)) == 0.0
+    d = census.distance_map(a, b)
+    d_shift = census.distance_map(a + 0.3, b)
+    torch.testing.assert_close(d_shift[..., 3:-3, 3:-3], d[..., 3:-3, 3:-3])
+    assert not torch.allclose(d_shift, d)  # the zero padding makes the border depend on the offset
+    assert float(d[..., 0, :].abs().sum()) == 0.0 and float(d[..., :, -1].abs().sum()) == 0.0
+    assert float(census(a, b)) == pytest.approx(float(d.mean()))
+    assert 0 < float(census(a, b)) < 1
+    with pytest.raises(ValueError, match="RGB"):
+        census(a[:, :1], b[:, :1])
+
+
+def test_census_single_pixel_example():
+    a = torch.zeros(1, 3, 9, 9, dtype=torch.float64)
+    b = a.clone()
+    b[..., 4, 4] = 1.0  # gray 0.9999 at the centre
+    d = CensusLoss().distance_map(a, b)
+    g = 0.2989 + 0.5870 + 0.1140
+    tau = g / np.sqrt(0.81 + g**2)  # each neighbour sees -g at its offset, the centre sees +g at all 48 others
+    per = tau**2 / (0.1 + tau**2)
+    assert float(d[0, 0, 4, 4]) == pytest.approx(48 / 49 * per)
+    assert float(d[0, 0, 4, 5]) == pytest.approx(1 / 49 * per)
+
+
+def test_fft_loss_is_zero_for_identical_images_and_matches_numpy():
+    a, b = _img(seed=5), _img(seed=6)
+    fft = FFTLoss()
+    assert float(fft(a, a)) == 0.0
+    d = np.fft.fft2(a.numpy()) - np.fft.fft2(b.numpy())
+    assert float(fft(a, b)) == pytest.approx(np.abs(d.real).mean() + np.abs(d.imag).mean())
+    assert float(fft(a, b)) > 0
+
+
+def _translation_pair(shift: float, size: int = 32):
+    """A smooth texture and its horizontal translation: other(p) = reference(p - shift)."""
+    y, x = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    ref = 0.5 + 0.25 * torch.sin(x / 3.0) * torch.cos(y / 4.0) + 0.2 * torch.sin((x + 2 * y) / 5.0)
+    flow = torch.zeros(1, 2, size, size, dtype=torch.float64)
+    flow[:, 0] = -shift
+    other = flow_warp(ref.expand(1, 3, size, size), flow)  # other(p) = ref(p - shift)
+    return ref.expand(1, 3, size, size).contiguous(), other
+
+
+def test_oracle_teacher_exact_flow_gives_the_epe_floor():
+    """frame0(p) = GT(p - 2), frame1(p) = GT(p + 2) (horizontal): the exact flows GT->frame0 and GT->frame1 are
+    (+2, 0) and (-2, 0) (``warp(frame, flow) = GT``); an analytic oracle returns them, and the EPE of the exact
+    flow is the floor sqrt(1e-6) per pixel."""
+    gt, _ = _translation_pair(0.0)
+
+    def oracle(reference, other):
+        f = torch.zeros(reference.shape[0], 2, *reference.shape[-2:], dtype=reference.dtype)
+        f[:, 0] = 2.0 if other is frame0 else -2.0
+        return f
+
+    frame0 = flow_warp(gt, torch.stack([torch.full_like(gt[:, 0], -2.0), torch.zeros_like(gt[:, 0])], 1))
+    frame1 = flow_warp(gt, torch.stack([torch.full_like(gt[:, 0], 2.0), torch.zeros_like(gt[:, 0])], 1))
+    distill = FlowDistillationLoss(oracle)
+    t = distill.teacher_flows(gt, frame0, frame1)
+    # the oracle's flows really align the frames to the ground truth (interior, away from border clamping)
+    torch.testing.assert_close(flow_warp(frame0, t[:, :2])[..., 4:-4], gt[..., 4:-4])
+    torch.testing.assert_close(flow_warp(frame1, t[:, 2:])[..., 4:-4], gt[..., 4:-4])
+    exact = [torch.cat([resize_flow(t[:, :2], scale_factor=0.5), resize_flow(t[:, 2:], scale_factor=0.5)], 1)] * 3
+    torch.testing.assert_close(flow_epe(exact[0][:, :2], resize_flow(t[:, :2], scale_factor=0.5)),
+                               torch.full((1, 1, 16, 16), 1e-3, dtype=torch.float64))
+    assert float(distill(exact, t)) == pytest.approx(3 * 1e-3)
+    wrong = [e + 1.0 for e in exact]
+    assert float(distill(wrong, t)) == pytest.approx(3 * np.sqrt(2 + 1e-6))
+
+
+def test_teacher_shape_is_checked():
+    distill = FlowDistillationLoss(lambda ref, other: torch.zeros(1, 4, 8, 8))
+    with pytest.raises(ValueError, match=r"\[B, 2, H, W\]"):
+        distill.teacher_flows(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="no teacher"):
+        FlowDistillationLoss().teacher_flows(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+
+
+def _output(rec, flows=None):
+    b, _, h, w = rec.shape
+    flows = flows or [torch.zeros(b, 4, h // 2, w // 2, dtype=rec.dtype)]
+    return FGDCNOutput(rec=rec, flow_list=flows, flow=torch.zeros(b, 4, h, w), mask=torch.ones(b, 1, h, w), anchor=rec,
+                       rec_half=F.interpolate(rec, scale_factor=0.5, mode="bilinear"),
+                       rec_quarter=F.interpolate(rec, scale_factor=0.25, mode="bilinear") + 0.1)
+
+
+def test_fgdcn_loss_combines_the_release_terms_with_their_weights():
+    a, b = _img(seed=7), _img(seed=8)
+    terms = FGDCNLoss()(_output(a), b)
+    assert float(terms["lap"]) == pytest.approx(float(LapLoss()(a, b)))
+    assert float(terms["fft"]) == pytest.approx(0.1 * float(FFTLoss()(a, b)))
+    assert float(terms["census"]) == pytest.approx(2 * float(CensusLoss()(a, b)))
+    assert float(terms["flow"]) == 0.0 and float(terms["pyramid"]) == 0.0
+    total = sum(float(terms[k]) for k in ("lap", "fft", "census", "flow", "pyramid"))
+    assert float(terms["loss"]) == pytest.approx(total)
+    # precomputed teacher flows in the target dict switch distillation on (weight 0.01)
+    tf = torch.ones(2, 4, 32, 32, dtype=torch.float64)
+    with_flow = FGDCNLoss()(_output(a), {"label": b, "teacher_flow": tf})
+    assert float(with_flow["flow"]) == pytest.approx(0.01 * float(FlowDistillationLoss()(_output(a).flow_list, tf)))
+    # the release's commented-out pyramid variant: L1 of rec_quarter (offset by 0.1) against the down-sampled GT
+    pyr = FGDCNLoss(pyramid_weights=(0.0, 1.0))(_output(b), b)
+    assert float(pyr["pyramid"]) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_fgdcn_loss_errors_name_the_fix():
+    a = _img()
+    with pytest.raises(KeyError, match="target_keys"):
+        FGDCNLoss(teacher=lambda r, o: torch.zeros_like(r[:, :2]))(_output(a), {"label": a})
+    with pytest.raises(TypeError, match="return_all_outputs"):
+        FGDCNLoss()(a, a)
+
+
+def test_tvl1_teacher_recovers_a_translation_in_the_project_convention():
+    reference, other = _translation_pair(2.0, 48)  # other(p) = reference(p - 2) -> warp(other, +2) = reference
+    flow = TVL1FlowTeacher()(reference.float(), other.float())
+    assert flow.shape == (1, 2, 48, 48) and flow.dtype == torch.float32
+    inner = flow[..., 8:-8, 8:-8]
+    assert float(inner[:, 0].median()) == pytest.approx(2.0, abs=0.25)
+    assert float(inner[:, 1].abs().median()) < 0.25
