@@ -9,7 +9,9 @@ verifying and loading their weights, and resuming their training.
   bundle's ``large_files.yml`` and load with ``torch.load(weights_only=True)``;
   :func:`check_state_dict` names the keys and shapes of weights saved for another preset.
 * :class:`RandomStates`, :func:`attach_checkpointing`, :func:`resume_path`: checkpoints with the
-  model, optimizer, scheduler, engine state and random states, and resuming from them.
+  model, optimizer, scheduler, engine state and random states, and resuming from them;
+  :class:`ResumableSampler` / :func:`make_data_order_resumable`: the training data order as a
+  function of the trainer's iteration, so a resume inside a data pass sees the same batches.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "TRUST_ENV",
     "CheckpointLoader",
     "RandomStates",
+    "ResumableSampler",
     "WeightsError",
     "attach_checkpointing",
     "bundle_dir",
@@ -38,6 +41,7 @@ __all__ = [
     "is_shipped_bundle",
     "latest_checkpoint",
     "load_weights",
+    "make_data_order_resumable",
     "read_large_files",
     "resume_path",
     "shipped_bundles",
@@ -307,6 +311,11 @@ class CheckpointLoader(_MonaiCheckpointLoader):
         if len(self.load_dict) == 1 and (not isinstance(checkpoint, Mapping) or k not in checkpoint):
             checkpoint = {k: checkpoint}
         missing_objects = [name for name in self.load_dict if name not in checkpoint]
+        for name in [n for n in missing_objects if isinstance(self.load_dict[n], ResumableSampler)]:
+            # checkpoints written before the data order was checkpointed: keep this run's seed
+            self.logger.warning(f"{self.load_path!r} holds no {name!r}; the data order restarts with this run's seed.")
+            missing_objects.remove(name)
+            self.load_dict = {k: v for k, v in self.load_dict.items() if k != name}
         if missing_objects:
             raise WeightsError(
                 f"Checkpoint {self.load_path!r} holds {sorted(checkpoint)} but {missing_objects} are needed; "
@@ -441,6 +450,121 @@ class RandomStates:
             t.R.set_state(_np_state_from_plain(s))
 
 
+class ResumableSampler(torch.utils.data.Sampler):
+    """The indices of ``num_samples`` items, pass after pass: pass ``p`` is ``torch.randperm``
+    drawn from its own generator seeded with ``seed + p`` (``shuffle=True``) or ``0 .. n-1``; the
+    global random states are not touched. The pass that the next ``iter()`` gives is
+    ``pass_index``, so the data order is a function of ``(seed, pass)`` only and can be restored
+    from the trainer's iteration (:func:`make_data_order_resumable`). ``state_dict`` /
+    ``load_state_dict`` hold the seed (plain integers, for ``torch.load(weights_only=True)``).
+    """
+
+    def __init__(self, num_samples: int, seed: int = 0, shuffle: bool = True) -> None:
+        if int(num_samples) < 1:
+            raise ValueError(f"ResumableSampler needs at least one sample, got num_samples={num_samples}.")
+        self.num_samples, self.seed, self.shuffle, self.pass_index = int(num_samples), int(seed), bool(shuffle), 0
+        self.batch_sampler: Any = None  # the ReproducibleBatchSampler around it (make_data_order_resumable)
+
+    def set_position(self, iteration: int) -> None:
+        """Make the next ``iter()`` of the loader give the batches from ``iteration`` (batches done in
+        all) on: pass ``iteration // len(loader)``, its first ``iteration % len(loader)`` batches skipped."""
+        passes, done = divmod(int(iteration), len(self.batch_sampler))
+        self.pass_index = passes
+        self.batch_sampler.start_iteration = done or None
+
+    def attach(self, engine: Any) -> None:
+        """Set the position from ``engine.state.iteration`` when ``engine`` starts (or resumes)."""
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.STARTED, lambda e: self.set_position(e.state.iteration))
+
+    def indices(self, pass_index: int) -> list[int]:
+        """The order of pass ``pass_index``."""
+        if not self.shuffle:
+            return list(range(self.num_samples))
+        g = torch.Generator().manual_seed((self.seed + int(pass_index)) % 2**63)
+        return torch.randperm(self.num_samples, generator=g).tolist()
+
+    def __iter__(self):
+        order = self.indices(self.pass_index)
+        self.pass_index += 1
+        return iter(order)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "num_samples": self.num_samples, "shuffle": int(self.shuffle)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if int(state["num_samples"]) != self.num_samples:
+            raise WeightsError(
+                f"The checkpoint's data order covers {int(state['num_samples'])} training items but this "
+                f"configuration has {self.num_samples}; resume with the data set that wrote the checkpoint."
+            )
+        self.seed, self.shuffle = int(state["seed"]), bool(state["shuffle"])
+
+
+def make_data_order_resumable(trainer: Any, seed: int | None = None, attach: bool = True) -> ResumableSampler | None:
+    """Make the order of ``trainer.data_loader`` (a MONAI workflow's map-style ``DataLoader``
+    with ``shuffle`` on or off) a function of the trainer's iteration, so that a run resumed from
+    a checkpoint sees exactly the batches the uninterrupted run sees, also when an epoch
+    (``epoch_length``) is not one pass over the data.
+
+    The loader is rebuilt (as Ignite's :func:`~ignite.engine.deterministic.update_dataloader`
+    does) around a :class:`~ignite.engine.deterministic.ReproducibleBatchSampler` of a
+    :class:`ResumableSampler` (``seed``: default ``torch.initial_seed()``, i.e. the bundle's
+    ``set_determinism`` seed); when the run starts (after a resume's :class:`CheckpointLoader`),
+    the sampler is put at pass ``iteration // len(loader)`` and the batch sampler skips the
+    ``iteration % len(loader)`` batches already trained on. This is what Ignite's
+    ``DeterministicEngine`` does for the data, without re-seeding the global random states
+    (those are restored by :class:`RandomStates`).
+
+    Returns the sampler (checkpoint it with the other objects), or ``None`` when the loader is left
+    as it is: not a ``DataLoader`` over a map-style data set with a plain random / sequential
+    sampler (e.g. a ``DistributedSampler``, which MONAI re-seeds every epoch). ``attach=False``:
+    call ``sampler.attach(trainer)`` yourself, after the handlers that restore the iteration.
+    """
+    from ignite.engine.deterministic import ReproducibleBatchSampler
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    loader = getattr(trainer, "data_loader", None)
+    if not isinstance(loader, DataLoader) or not isinstance(loader.batch_sampler, BatchSampler):
+        return None
+    if isinstance(loader.batch_sampler, ReproducibleBatchSampler):
+        sampler = loader.batch_sampler.sampler
+        return sampler if isinstance(sampler, ResumableSampler) else None
+    inner = loader.sampler
+    if type(inner) is RandomSampler and not inner.replacement and len(inner) == len(loader.dataset):
+        shuffle = True
+    elif type(inner) is SequentialSampler:
+        shuffle = False
+    else:
+        return None
+    seed = torch.initial_seed() if seed is None else int(seed)
+    sampler = ResumableSampler(len(loader.dataset), seed, shuffle)
+    batches = ReproducibleBatchSampler(BatchSampler(sampler, loader.batch_size, loader.drop_last))
+    if len(batches) < 1:
+        raise ValueError(
+            f"The training data loader yields no batch: {len(loader.dataset)} item(s) with batch_size "
+            f"{loader.batch_size} and drop_last={loader.drop_last}; lower --batch_size or add data."
+        )
+    # Ignite's update_dataloader, but as a torch DataLoader: re-running monai.data.DataLoader's
+    # __init__ would re-seed the data set's transforms and reset the global torch generator. A
+    # private generator for the loader's per-iterator base seed keeps the global torch state out of
+    # the data order (the base seed only seeds worker processes).
+    params = {k: v for k, v in vars(loader).items()
+              if not k.startswith("_") and k not in ("batch_size", "sampler", "drop_last", "batch_sampler", "dataset_kind")}
+    params["multiprocessing_context"] = loader.multiprocessing_context
+    if params.get("generator") is None:
+        params["generator"] = torch.Generator().manual_seed(seed % 2**63)
+    trainer.data_loader = DataLoader(batch_sampler=batches, **params)
+    sampler.batch_sampler = batches
+    if attach:
+        sampler.attach(trainer)
+    return sampler
+
+
 def latest_checkpoint(folder: str | Path, prefix: str = "checkpoint") -> str | None:
     """The newest ``<prefix>_<name>=<step>.pt`` in ``folder`` (Ignite / MONAI ``CheckpointSaver``
     names), by step; ``None`` when there is none. Temporary (partial) files are ignored."""
@@ -488,7 +612,9 @@ def attach_checkpointing(
     resume_from: str | None = None,
     save_interval: int = 1,
     n_saved: int = 2,
-    final_filename: str = "model_final.pt",
+    final_filename: str | None = "model_final.pt",
+    data_order: bool = True,
+    save: bool = True,
 ) -> Any:
     """Attach to ``trainer`` a MONAI ``CheckpointSaver`` of ``objects`` every ``save_interval`` epochs
     (``checkpoint_epoch=<n>.pt``, the newest ``n_saved`` kept, plus ``final_filename`` at the end)
@@ -496,19 +622,31 @@ def attach_checkpointing(
 
     ``objects`` should hold the network, optimizer, LR scheduler, ``trainer`` and a
     :class:`RandomStates`; attaching after the trainer is built keeps the config free of cycles
-    (the trainer does not refer to its saver). Returns the trainer.
+    (the trainer does not refer to its saver). With ``data_order`` (default) the trainer's data
+    loader is made resumable inside a data pass (:func:`make_data_order_resumable`) and its
+    sampler checkpointed as ``data_order``. ``final_filename=None``: no final checkpoint (the
+    periodic ones still are written). ``save=False`` attaches no saver, only the loader: data-parallel
+    ranks other than 0 resume from the same checkpoint as rank 0 but write nothing
+    (``multi_gpu_train.json``). Returns the trainer.
     """
     from monai.handlers import CheckpointSaver
 
     objects = dict(objects)
     if "trainer" not in objects:
         objects["trainer"] = trainer
-    CheckpointSaver(
-        save_dir=save_dir, save_dict=objects, save_interval=save_interval, n_saved=n_saved,
-        save_final=True, final_filename=final_filename, epoch_level=True,
-    ).attach(trainer)
+    if data_order and "data_order" not in objects:
+        sampler = make_data_order_resumable(trainer, attach=False)
+        if sampler is not None:
+            objects["data_order"] = sampler
+    if save:
+        CheckpointSaver(
+            save_dir=save_dir, save_dict=objects, save_interval=save_interval, n_saved=n_saved,
+            save_final=final_filename is not None, final_filename=final_filename, epoch_level=True,
+        ).attach(trainer)
     if resume_from:
         CheckpointLoader(load_path=str(resume_from), load_dict=objects, map_location="cpu").attach(trainer)
+    if "data_order" in objects:  # after the loader (handlers run in order): follow the restored iteration
+        objects["data_order"].attach(trainer)
     return trainer
 
 

@@ -90,6 +90,36 @@ def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
         "skips the cases that are finished and completes interrupted ones).",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars.")
+    g = p.add_argument_group(
+        "inference speed (docs/performance.md; without these options the bundle runs under torch.inference_mode "
+        "in slice batches)"
+    )
+    g.add_argument(
+        "--amp", action="store_true",
+        help="float16 automatic mixed precision on CUDA devices (float16 rounding changes the outputs slightly); on "
+        "CPU it has no effect (a note is printed and the run stays float32).",
+    )
+    g.add_argument(
+        "--channels-last", action="store_true",
+        help="network and slices in the channels-last memory format (same outputs within 1e-5 relative; faster for "
+        "MC-CDic, slower for CLGNet on CPU).",
+    )
+    g.add_argument(
+        "--compile", action="store_true",
+        help="torch.compile the network once per run (slow first batch; pays off on large volumes; needs a C++ "
+        "compiler on CPU).",
+    )
+    g.add_argument(
+        "--tile", type=int, nargs=2, metavar=("H", "W"), default=None,
+        help="run each slice in tiles of H x W pixels (sliding window) to bound memory on large images; tiles "
+        "overlap by 2 * --tile-margin and only their centres count. MC-CDic and CLGNet see the whole image, so "
+        "tiles approximate their output (the larger the tile, the closer).",
+    )
+    g.add_argument(
+        "--tile-margin", type=int, default=32,
+        help="with --tile: border pixels of each tile that are (almost) ignored (at least the network's "
+        "receptive-field radius for an exact result).",
+    )
 
 
 RECON_EXAMPLE = """\
@@ -266,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 crop_to_recon_size=args.crop_to_recon_size,
                 progress=not args.no_progress,
                 trust_bundle=args.trust_bundle,
+                amp=args.amp,
+                channels_last=args.channels_last,
+                compile=args.compile,
+                tile=args.tile,
+                tile_margin=args.tile_margin,
             )
             refs = args.reference or []
             if len(args.target) == 1:

@@ -484,6 +484,62 @@ def run_many(
     return report
 
 
+def _inference_options(
+    binfo: dict[str, Any], device: str | None, amp: bool, channels_last: bool, compile: bool,
+    tile: Sequence[int] | None, tile_margin: int, log: Log,
+) -> dict[str, Any]:
+    """The bundle overrides of the inference options (only those that differ from the plain path).
+
+    Raises:
+        ValueError: a malformed ``tile`` / ``tile_margin``, or a bundle whose ``inference.json``
+            has no such option.
+    """
+    options: dict[str, Any] = {}
+    if amp:
+        run_on = str(device) if device else ("cuda:0" if torch.cuda.is_available() else "cpu")
+        if not run_on.startswith("cuda"):
+            log(
+                f"Note: --amp (float16 autocast) only acts on CUDA devices; on {run_on} the run stays in float32 "
+                "(the same outputs as without --amp)."
+            )
+        options["amp"] = True
+    if channels_last:
+        options["channels_last"] = True
+    if compile:
+        options["compile"] = True
+    if tile is not None:
+        tile = list(tile)
+        if len(tile) != 2 or any(isinstance(t, bool) or int(t) != t or int(t) < 1 for t in tile):
+            raise ValueError(f"--tile takes two positive integers (tile height and width in pixels), got {tile!r}.")
+        if int(tile_margin) != tile_margin or tile_margin < 0:
+            raise ValueError(f"--tile-margin must be a non-negative integer (pixels), got {tile_margin!r}.")
+        options["tile_size"] = [int(t) for t in tile]
+        options["tile_margin"] = int(tile_margin)
+    missing = [k for k in options if k not in binfo["config"]]
+    if missing:
+        raise ValueError(
+            f"Bundle {binfo['name']!r} has no {missing} in its inference.json (an older bundle layout): run it without "
+            "--amp / --channels-last / --compile / --tile, or add monai_mcrecon.inference.OptimizedInferer as its "
+            "inferer (see docs/performance.md)."
+        )
+    return options
+
+
+def _check_tiles(tile: Sequence[int], margin: int, image: Sequence[int]) -> None:
+    """Tiles smaller than the image along an axis need a centre beyond both margins.
+
+    Raises:
+        ValueError: naming the axis, the sizes and the fix.
+    """
+    for axis, (t, m, n) in enumerate(zip(tile, (margin, margin), image)):
+        if t < n and t <= 2 * m:
+            raise ValueError(
+                f"--tile {tile[0]} {tile[1]}: a tile of {t} pixels along in-plane axis {axis} (the image has {n}) "
+                f"leaves no centre inside its two {m}-pixel margins; use tiles larger than {2 * m} pixels or a smaller "
+                "--tile-margin."
+            )
+
+
 def run_model(
     target: str | Path,
     output: str | Path,
@@ -501,6 +557,11 @@ def run_model(
     progress: bool = True,
     log: Log = print,
     trust_bundle: bool = False,
+    amp: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
+    tile: Sequence[int] | None = None,
+    tile_margin: int = 32,
 ) -> dict[str, Any]:
     """Reconstruct (``task="recon"``) or super-resolve (``task="sr"``) a target volume with a bundle.
 
@@ -523,6 +584,13 @@ def run_model(
         progress: progress bars (reading h5 slices; the bundle's slice batches).
         log: where to print what was done.
         trust_bundle: run a bundle folder outside the package's own bundles.
+        amp, channels_last, compile, tile, tile_margin: inference options of the bundle's
+            :class:`~monai_mcrecon.inference.OptimizedInferer` (see ``docs/performance.md``):
+            float16 autocast on CUDA (on CPU: a note, and the run stays float32), channels-last
+            memory format, ``torch.compile`` of the network, and tiles of ``tile = (H, W)`` pixels
+            per slice whose ``tile_margin``-pixel borders are (almost) ignored
+            (:class:`~monai_mcrecon.inference.TiledInferer`; an approximation for the MC-CDic and
+            CLGNet networks, whose receptive fields are global).
 
     Returns:
         ``nifti`` (output path), ``dicom`` (folder or None), ``shape``, ``affine``, ``reference``
@@ -563,6 +631,7 @@ def run_model(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}.")
     if "slice_batch_size" not in binfo["config"]:
         raise ValueError(f"Bundle {binfo['name']!r} has no 'slice_batch_size' in inference.json; cannot set the batch size.")
+    options = _inference_options(binfo, device, amp, channels_last, compile, tile, tile_margin, log)
     suffix = "recon" if task == "recon" else "sr"
     finished = _finished_case(output, overwrite, suffix, log)
     if finished is not None:
@@ -605,7 +674,10 @@ def run_model(
                 f"Target {tgt.array.shape} and reference {ref.array.shape} have different slice counts; "
                 "give a reference covering the same slices."
             )
-    out_affine = ref.affine if (ref is not None and task == "sr" and _is_lr_grid(tgt, ref)) else tgt.affine
+    lr_grid = ref is not None and task == "sr" and _is_lr_grid(tgt, ref)
+    out_affine = ref.affine if lr_grid else tgt.affine
+    if options.get("tile_size"):  # the network runs on the output grid
+        _check_tiles(options["tile_size"], options["tile_margin"], (ref if lr_grid else tgt).array.shape[:2])
     case = tgt.stem or "case"
     t_name, r_name = binfo["target_contrast"], binfo["reference_contrast"]
 
@@ -620,7 +692,9 @@ def run_model(
             "output_dir": str(bundle_out),
             "slice_batch_size": int(batch_size),
             "simulate_acquisition": False,
-            "inferer#progress": bool(progress),
+            # the slice inferer inside OptimizedInferer (older bundle layouts: the inferer itself)
+            ("slice_inferer#progress" if "slice_inferer" in binfo["config"] else "inferer#progress"): bool(progress),
+            **options,
         }
         if device:
             overrides["device"] = str(device)
@@ -674,6 +748,7 @@ def run_model(
         "reference_handling": ref_info,
         "device": device,
         "batch_size": batch_size,
+        "inference_options": options,
         "nifti": str(nifti_path),
         "dicom": None if dicom_dir is None else str(dicom_dir),
         "shape": list(pred.shape),

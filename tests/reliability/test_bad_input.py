@@ -232,7 +232,7 @@ def test_unknown_override_key_is_named_with_the_closest_keys(capsys):
     config = BUNDLES_DIR / "mc_cdic_recon" / "configs" / "inference.json"
     with pytest.raises(KeyError, match=r"'acceleraton' \(did you mean 'acceleration'"):
         check_overrides(config, {"acceleraton": 8, "preset": "tiny"})
-    check_overrides(config, {"acceleration": 8, "inferer#progress": True, "run_id": "run"})  # known ids pass
+    check_overrides(config, {"acceleration": 8, "slice_inferer#progress": True, "run_id": "run"})  # known ids pass
     rc = main(["run-bundle", "mc_cdic_recon", "--config", "inference", "--acceleraton", "8"])
     assert rc == 1
     err = capsys.readouterr().err

@@ -3,7 +3,8 @@
 * Training killed mid-run resumes from its last checkpoint (model, optimizer, scheduler, engine
   state, random states of torch / numpy / Python and of MONAI's random transforms) and ends with
   the same weights as an uninterrupted run with the same seed: the real ``mc_cdic_recon``
-  ``train.json`` with ``resume=True`` (``--resume true``).
+  ``train.json`` with ``resume=True`` (``--resume true``), and the natural-image bundles whose
+  epochs are shorter than a data pass (the data order is restored from the trainer's iteration).
 * Every writer writes a temporary file and renames it: a write that fails midway leaves nothing
   under the final name (and keeps an older complete file intact).
 * A re-run skips finished cases unless told to overwrite; the command over several volumes goes on
@@ -326,47 +327,145 @@ def test_rerun_of_one_case_skips_and_completes_interrupted_runs(small_cases, tmp
     assert os.path.exists(out / "notes.txt")
 
 
-RESUMABLE = ("mc_cdic_recon", "mc_cdic_sr", "clgnet_recon", "deep_rl_deblur", "spdnet_derain", "mstn_dehaze")
+RESUMABLE = ("mc_cdic_recon", "mc_cdic_sr", "clgnet_recon", "deep_rl_deblur", "spdnet_derain", "mstn_dehaze", "mdrn_denoise")
 
 
 @pytest.mark.parametrize("bundle", RESUMABLE)
 def test_train_configs_checkpoint_everything_a_resume_needs(bundle):
     config = json.loads((BUNDLES_DIR / bundle / "configs" / "train.json").read_text())
     assert config["resume"] is False and config["resume_from"] is None and config["checkpoint_interval"] >= 1
-    assert config["checkpoint_objects"] == {
-        "model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler", "random_states": "@random_states"
-    }
+    expected = {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler", "random_states": "@random_states"}
+    if bundle == "mdrn_denoise":
+        expected["loss"] = "@loss"  # the HMDS feature adapters train with the student
+    assert config["checkpoint_objects"] == expected
     assert config["random_states"]["_target_"] == "monai_mcrecon.bundles.RandomStates"
     assert any("attach_checkpointing(@train#trainer" in str(x) and "resume_path(" in str(x) for x in config["initialize"])
-    handlers = json.dumps(config["train"]["handlers"])
-    assert '"CheckpointSaver"' not in handlers and '"lr_scheduler": "@lr_scheduler"' in handlers
+    handlers = config["train"]["handlers"]
+    savers = [h for h in handlers if h.get("_target_") == "CheckpointSaver"]
+    # mdrn_denoise keeps its model-only model_final.pt (the teacher file a distillation run loads)
+    assert savers == ([] if bundle != "mdrn_denoise" else [{**savers[0], "save_dict": {"model": "@network"}, "save_interval": 0}])
+    assert '"lr_scheduler": "@lr_scheduler"' in json.dumps(handlers)
 
 
-def test_killed_natural_image_training_resumes_to_the_same_weights(tmp_path):
-    """The same on a natural-image bundle (MSTN dehazing, tiny preset, 2 x 2 iterations)."""
-    config = str(BUNDLES_DIR / "mstn_dehaze" / "configs" / "train.json")
-    common = dict(preset="tiny", max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_size=[32, 32],
-                  checkpoint_interval=1, val_interval=10, device="cpu")
+def _toy_trainer(epoch_length: int, shuffle: bool = True, n: int = 7, batch_size: int = 2):
+    from monai.data import DataLoader
+    from monai.engines import SupervisedTrainer
 
-    def workflow(out, kill_at=None, **kw):
-        wf = ConfigWorkflow(config_file=config, workflow_type="train", output_dir=str(tmp_path / out), **{**common, **kw})
-        wf.initialize()
-        trainer = wf.parser.get_parsed_content("train#trainer")
+    from monai_mcrecon.bundles import make_data_order_resumable
 
-        @trainer.on(Events.ITERATION_COMPLETED)
-        def _kill(engine):
-            if engine.state.iteration == kill_at:
-                raise Killed("killed")
+    net = torch.nn.Linear(1, 1)
+    data = [{"image": torch.tensor([float(i)]), "label": torch.tensor([0.0])} for i in range(n)]
+    loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=True)
+    trainer = SupervisedTrainer(
+        device="cpu", max_epochs=4, train_data_loader=loader, epoch_length=epoch_length, network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=0.0), loss_function=torch.nn.MSELoss(),
+    )
+    sampler = make_data_order_resumable(trainer, seed=5)
+    seen: list = []
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda e: seen.append([int(d["image"]) for d in e.state.batch])  # decollated
+    )
+    return trainer, sampler, seen
 
-        return wf
 
-    full = workflow("full")
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_data_order_resumes_inside_a_data_pass(shuffle):
+    """Epochs of 2 batches over passes of 3 (7 items, batch 2, drop_last): a resume after any
+    epoch sees the batches of the uninterrupted run; the order ignores the global torch state."""
+    full, sampler, full_seen = _toy_trainer(2, shuffle)
     full.run()
-    killed = workflow("run", kill_at=3)
+    assert len(full_seen) == 8 and len(full.data_loader) == 3
+    if shuffle:  # a new permutation every pass (drop_last leaves one of the 7 items out of each)
+        passes = [sum(full_seen[i : i + 3], []) for i in (0, 3)]
+        assert passes[0] != passes[1] and all(len(set(p)) == 6 for p in passes)
+    else:
+        assert full_seen[:4] == [[0, 1], [2, 3], [4, 5], [0, 1]]
+    for epochs_done in (1, 2, 3):
+        resumed, r_sampler, seen = _toy_trainer(2, shuffle)
+        r_sampler.load_state_dict(sampler.state_dict())
+        resumed.state.iteration, resumed.state.epoch = 2 * epochs_done, epochs_done
+        torch.rand(5)  # the global generator moved on: the data order does not depend on it
+        resumed.run()
+        assert seen == full_seen[2 * epochs_done :], epochs_done
+
+
+def test_data_order_state_names_a_different_data_set():
+    from monai_mcrecon.bundles import ResumableSampler, WeightsError
+
+    with pytest.raises(WeightsError, match="covers 7 training items but this configuration has 9"):
+        ResumableSampler(9).load_state_dict(ResumableSampler(7).state_dict())
+    with pytest.raises(ValueError, match="no batch: 1 item"):
+        _toy_trainer(2, n=1)
+
+
+# natural-image bundles, tiny presets, 2 epochs of 2 iterations, killed at iteration 3. The data set
+# of spdnet_derain / deep_rl_deblur / mdrn_denoise is a longer pass than an epoch (7 sample images,
+# batches of 2: passes of 3 iterations), so the resume starts inside a pass and crosses into the next.
+NATURAL = dict(preset="tiny", max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_size=[32, 32],
+               checkpoint_interval=1, val_interval=10, device="cpu")
+
+
+def _natural_workflow(bundle: str, out: Path, kill_at: int | None = None, **kw) -> tuple[ConfigWorkflow, list]:
+    config = str(BUNDLES_DIR / bundle / "configs" / "train.json")
+    wf = ConfigWorkflow(config_file=config, workflow_type="train", output_dir=str(out), **{**NATURAL, **kw})
+    wf.initialize()
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    seen: list = []
+
+    @trainer.on(Events.ITERATION_COMPLETED)
+    def _record(engine):
+        seen.append((engine.state.iteration, float(engine.state.output[0]["loss"])))
+        if engine.state.iteration == kill_at:
+            raise Killed("killed")
+
+    return wf, seen
+
+
+def _kill_and_resume(bundle: str, root: Path, **kw) -> tuple[ConfigWorkflow, list, ConfigWorkflow, list]:
+    full, full_seen = _natural_workflow(bundle, root / "full", **kw)
+    full.run()
+    killed, _ = _natural_workflow(bundle, root / "run", kill_at=3, **kw)
     with pytest.raises(Exception):
         killed.run()
-    resumed = workflow("run", resume=True)
+    assert latest_checkpoint(root / "run").endswith("checkpoint_epoch=1.pt")
+    resumed, resumed_seen = _natural_workflow(bundle, root / "run", resume=True, **kw)
     resumed.run()
-    assert resumed.parser.get_parsed_content("train#trainer").state.iteration == 4
+    return full, full_seen, resumed, resumed_seen
+
+
+@pytest.mark.parametrize("bundle", ["mstn_dehaze", "spdnet_derain", "deep_rl_deblur", "mdrn_denoise", "mdrn_denoise_hmds"])
+def test_killed_natural_image_training_resumes_to_the_same_weights(bundle, tmp_path):
+    """Killed in the middle of epoch 2, resumed with ``resume=True``: the same per-iteration losses
+    and bit-identical weights as the uninterrupted run with the same seed."""
+    kw: dict = {}
+    if bundle == "mdrn_denoise_hmds":  # the HMDS student: teacher from a 2-iteration run, adapters checkpointed
+        bundle = "mdrn_denoise"
+        teacher, _ = _natural_workflow(bundle, tmp_path / "teacher", train_teacher=True, teacher_preset="tiny",
+                                       max_epochs=1)
+        teacher.run()
+        kw = dict(distill=True, teacher_preset="tiny", teacher_ckpt=str(tmp_path / "teacher" / "model_final.pt"))
+    full, full_seen, resumed, resumed_seen = _kill_and_resume(bundle, tmp_path, **kw)
+    trainer = resumed.parser.get_parsed_content("train#trainer")
+    assert trainer.state.iteration == 4 and [i for i, _ in resumed_seen] == [3, 4]
+    if bundle != "mstn_dehaze":
+        assert len(trainer.data_loader) == 3  # the resume starts inside a data pass
+    assert [l for _, l in resumed_seen] == [l for i, l in full_seen if i > 2]
     a, b = _state(full), _state(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    if kw:
+        la, lb = (wf.parser.get_parsed_content("loss").state_dict() for wf in (full, resumed))
+        assert la and all(torch.equal(la[k], lb[k]) for k in la)  # the feature adapters too
+        final = torch.load(tmp_path / "run" / "model_final.pt", weights_only=True)
+        assert set(final) == set(a)  # model_final.pt stays a plain state dict of the student
+
+
+def test_resume_inside_a_data_pass_differs_without_the_data_order(tmp_path, monkeypatch):
+    """The control: with the data loader as the config builds it (its position in the pass not
+    restored), the resumed spdnet_derain run sees other batches and ends on other weights."""
+    import monai_mcrecon.bundles as bundles
+
+    monkeypatch.setattr(bundles, "make_data_order_resumable", lambda *a, **k: None)
+    full, full_seen, resumed, resumed_seen = _kill_and_resume("spdnet_derain", tmp_path)
+    assert [l for _, l in resumed_seen] != [l for i, l in full_seen if i > 2]
+    a, b = _state(full), _state(resumed)
+    assert not all(torch.equal(a[k], b[k]) for k in a)
