@@ -6,18 +6,21 @@ UniKD (DKD + per-stage distribution heads), all with the same budget and a share
 (``teacher_small``); held-out top-1 accuracy per seed, mean and standard deviation::
 
     python benchmarks/unikd_quality.py classification --teacher_ckpt bundles/unikd_classification/models/teacher.pt \
-        --seeds 0 1 2 --out benchmarks/results/unikd_classification.md --figure benchmarks/results/unikd_classification.png
+        --methods alone kd unikd --labelled_per_class 10 --tag _l10 --seeds 0 1 2 \
+        --out benchmarks/results/unikd_classification.md --figure benchmarks/results/unikd_classification.png
 
-Missing runs are trained (``runs/unikd_cls_<method>_s<seed>``, the bundle's ``train.json``); existing
-``model_final.pt`` files are reused.
+The student learns from ``--labelled_per_class`` labelled images per class (the bundle's low-label
+benchmark; ``none``: all 1,257), the teacher from all. Missing runs are trained
+(``runs/unikd_cls_<method><tag>_s<seed>``, the bundle's ``train.json``); existing ``model_final.pt``
+files are reused.
 
 Restoration (``bundles/unikd_mccdic``, MC-CDic guided reconstruction at 4x, sample test split): the
 teacher (``bundles/mc_cdic_recon/models/model.pt``) and the student trained alone / distilled by the
 runs ``runs/unikd_mccdic_{alone,distill}<tag>_s<seed>`` (commands in their ``.cmd`` files); fastMRI PSNR /
 SSIM / NMSE per volume (mean over the test cases), parameter counts and CPU time per slice (one thread)::
 
-    python benchmarks/unikd_quality.py mccdic --seeds 0 1 2 --out benchmarks/results/unikd_mccdic.md \
-        --figure benchmarks/results/unikd_mccdic.png
+    python benchmarks/unikd_quality.py mccdic --tag _v2wf003 --alone_tag _v2 --seeds 0 1 2 \
+        --out benchmarks/results/unikd_mccdic.md --figure benchmarks/results/unikd_mccdic.png
 """
 
 from __future__ import annotations
@@ -67,13 +70,14 @@ def classification(args) -> None:
     for method in args.methods:
         accs = []
         for seed in args.seeds:
-            out = Path(args.runs) / f"unikd_cls_{method}_s{seed}"
+            out = Path(args.runs) / f"unikd_cls_{method}{args.tag}_s{seed}"
             if not (out / "model_final.pt").exists():
                 t0 = time.time()
                 run(
                     config_file=str(CLS / "train.json"),
                     **OVERRIDES.get(method, {"method": method}),
                     seed=seed,
+                    labelled_per_class=args.labelled_per_class,
                     teacher_ckpt=None if method == "alone" else args.teacher_ckpt,
                     output_dir=str(out),
                 )
@@ -84,8 +88,10 @@ def classification(args) -> None:
     teacher = 100 * _accuracy(Path(args.teacher_ckpt), "teacher_small")
     n_s = _params(CLS / "evaluate.json", "network_def", preset="small")
     n_t = _params(CLS / "evaluate.json", "network_def", preset="teacher_small")
+    labels = "all 1,257 training images" if args.labelled_per_class is None else f"{args.labelled_per_class} labelled training images per class ({10 * args.labelled_per_class} images)"
     lines = [
         f"UniKD on scikit-learn digits (32x32, 540 held-out images), top-1 accuracy (%), seeds {args.seeds}; "
+        f"student trained on {labels}, teacher on all 1,257; same budget for every method (390 iterations of batch 32); runs unikd_cls_<method>{args.tag}_s<seed>; "
         f"teacher StageNet teacher_small ({n_t:,} parameters), student StageNet small ({n_s:,} parameters), strides 2/2/2.",
         "",
         "| method | accuracy mean (%) | std | per seed |",
@@ -140,11 +146,17 @@ def mccdic(args) -> None:
     teacher = bundle_mean(str(ROOT / "bundles" / "mc_cdic_recon" / "configs" / "evaluate.json"), ckpt_path=str(teacher_ckpt), **common)
     results = {}
     modes = ["alone", "distill", *args.extra_modes]
+    tags = {"alone": args.tag if args.alone_tag is None else args.alone_tag}
     for mode in modes:
-        results[mode] = [
-            bundle_mean(str(MCC / "evaluate.json"), ckpt_path=str(Path(args.runs) / f"unikd_mccdic_{mode}{args.tag}_s{s}" / args.checkpoint), **common)
-            for s in args.seeds
-        ]
+        name, _, tag = mode.partition("@")  # "mode@tag": runs unikd_mccdic_<mode><tag>_s<seed>
+        run_dirs = [Path(args.runs) / f"unikd_mccdic_{name}{tag or tags.get(mode, args.tag)}_s{s}" for s in args.seeds]
+        if mode in ("alone", "distill"):
+            missing = [str(d) for d in run_dirs if not (d / args.checkpoint).exists()]
+            if missing:
+                raise FileNotFoundError(f"Missing runs {missing}: train them with the commands in the bundle docs (same budget), then rerun.")
+        else:  # diagnostic rows: the seeds that were run
+            run_dirs = [d for d in run_dirs if (d / args.checkpoint).exists()]
+        results[mode] = [bundle_mean(str(MCC / "evaluate.json"), ckpt_path=str(d / args.checkpoint), **common) for d in run_dirs]
     parser = ConfigParser()
     parser.read_config(str(MCC / "train.json"))
     student, teacher_net = parser.get_parsed_content("student_def"), parser.get_parsed_content("teacher_def")
@@ -156,10 +168,16 @@ def mccdic(args) -> None:
     def agg(mode, key):
         return _mean_std([r[key] for r in results[mode]])
 
-    label = {"alone": "student alone", "distill": "student UniKD-distilled", "outkd": "student, output distillation only (w_feat = w_supp = 0)"}
+    label = {
+        "alone": "student alone",
+        "distill": "student UniKD-distilled",
+        "outkd": "student, output distillation only (w_feat = w_supp = 0)",
+        "outkd@_e25": "student, output distillation only (w_feat = w_supp = 0)",
+        "distill@_e25": "student UniKD-distilled, first version (raw KL, w_feat = w_supp = 0.01)",
+    }
     lines = [
         f"UniKD restoration adaptation on MC-CDic guided reconstruction (4x, T2 target, T1 reference), sample test split "
-        f"(2 volumes, 32 slices), fastMRI metrics per volume; runs unikd_mccdic_<mode>{args.tag}_s<seed>, seeds {args.seeds}, checkpoint {args.checkpoint}; "
+        f"(2 volumes, 32 slices), fastMRI metrics per volume; runs unikd_mccdic_<mode>{args.tag}_s<seed> (alone: unikd_mccdic_alone{tags['alone']}_s<seed>), seeds {args.seeds}, checkpoint {args.checkpoint}; "
         "CPU time: one 229x193 slice, one thread, eval mode.",
         "",
         "| method | parameters | CPU s / slice | PSNR (dB) | SSIM | NMSE | PSNR per seed |",
@@ -184,9 +202,12 @@ def main() -> None:
     c = sub.add_parser("classification")
     c.add_argument("--teacher_ckpt", default=str(ROOT / "bundles" / "unikd_classification" / "models" / "teacher.pt"))
     c.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    c.add_argument("--labelled_per_class", type=lambda v: None if v.lower() == "none" else int(v), default=10, help="student's labelled images per class ('none': all)")
     m = sub.add_parser("mccdic")
-    m.add_argument("--extra_modes", nargs="*", default=[], help="further run modes, e.g. outkd (runs/unikd_mccdic_outkd<tag>_s<seed>)")
+    m.add_argument("--extra_modes", nargs="*", default=[], help="diagnostic rows, 'mode' or 'mode@tag' (runs/unikd_mccdic_<mode><tag>_s<seed>, the seeds that exist), e.g. outkd@_e25")
     m.add_argument("--tag", default="", help="run-name tag: runs/unikd_mccdic_<alone|distill><tag>_s<seed> (e.g. _e25)")
+    m.add_argument("--alone_tag", default=None, help="run-name tag of the student-alone runs when it differs from --tag")
+    c.add_argument("--tag", default="", help="run-name tag: runs/unikd_cls_<method><tag>_s<seed> (e.g. _l10)")
     m.add_argument("--checkpoint", default="model_final.pt", help="file in each run folder (model_final.pt: same budget; model.pt: best validation)")
     for p in (c, m):
         p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -17,6 +17,11 @@ Deviations from the release (documented in the spec, section 10): one warp every
 (:func:`~monai_mcrecon.networks.nets.ssrde_fnet.warpx`, zeros padding, align_corners=True; the release's
 ``L_P`` warp normalises by W with border padding), and the LR validity for ``L_P`` is up-sampled by the
 network's scale (the release hard-codes 4). The SSIM map is the release's own (no clamping).
+
+Option (not in the release): ``smoothness_on="disparity"`` applies ``L_S`` to the disparities ``x - c_L`` and
+``c_R - x`` instead of the matching coordinates. The release smooths the coordinates, whose x-difference is
+about 1 for any locally constant disparity, so its ``L_S`` pulls every row towards one matching column
+(issue 6 diagnosis); the two forms differ only in the x-term. The default stays the release's.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ class SSRDELoss(nn.Module):
         weights: weights of ``cons, photo, smooth, cycle, disp_smooth (L_S), photometric (L_P)``
             (:data:`DEFAULT_WEIGHTS`, the release); missing names keep the default; 0 skips a term.
         scale: the SR scale s.
+        smoothness_on: ``"coordinate"`` (release: ``L_S`` on the HR matching coordinates) or ``"disparity"``
+            (``L_S`` on ``x - c``, zero for a constant disparity; see the module docstring).
         hr_keys, lr_keys: target dict keys ``(left, right)``.
     """
 
@@ -92,6 +99,7 @@ class SSRDELoss(nn.Module):
         scale: int = 2,
         hr_keys: tuple[str, str] = ("left", "right"),
         lr_keys: tuple[str, str] = ("lr_left", "lr_right"),
+        smoothness_on: str = "coordinate",
     ) -> None:
         super().__init__()
         unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
@@ -99,6 +107,11 @@ class SSRDELoss(nn.Module):
             raise ValueError(f"Unknown SSRDELoss weights {sorted(unknown)}; use {sorted(DEFAULT_WEIGHTS)}.")
         self.weights = {**DEFAULT_WEIGHTS, **dict(weights or {})}
         self.scale, self.hr_keys, self.lr_keys = int(scale), tuple(hr_keys), tuple(lr_keys)
+        if smoothness_on not in ("coordinate", "disparity"):
+            raise ValueError(
+                f"smoothness_on must be 'coordinate' (release) or 'disparity', got {smoothness_on!r}."
+            )
+        self.smoothness_on = smoothness_on
 
     def _down(self, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=1 / self.scale, mode="bicubic", align_corners=False)
@@ -168,9 +181,12 @@ class SSRDELoss(nn.Module):
             terms["cons"] = cons
 
         if w["disp_smooth"]:
-            terms["disp_smooth"] = sum(
-                disparity_smoothness(p["ch"][0], hr_l) + disparity_smoothness(p["ch"][1], hr_r) for p in passes
-            )
+            if self.smoothness_on == "disparity":
+                xs = torch.arange(hr_l.shape[-1], dtype=hr_l.dtype, device=hr_l.device).view(1, 1, 1, -1)
+                maps = [(xs - p["ch"][0], xs - p["ch"][1]) for p in passes]  # left d = x - c; right: -(c - x)
+            else:
+                maps = [p["ch"] for p in passes]
+            terms["disp_smooth"] = sum(disparity_smoothness(m_l, hr_l) + disparity_smoothness(m_r, hr_r) for m_l, m_r in maps)
 
         if w["photometric"]:
             lp = 0.0

@@ -78,6 +78,29 @@ def test_training_writes_checkpoints_run_info_and_loss_terms(tiny_checkpoint):
                                     "photometric": 0.01}
 
 
+def test_init_ckpt_starts_training_from_saved_weights(tiny_checkpoint, tmp_path):
+    """Two-stage recipes (issue 6): ``--init_ckpt`` loads the weights before training; off by default."""
+    from monai_mcrecon.bundles import CheckpointLoader
+
+    parser = ConfigParser()
+    parser.read_config(_cfg("train.json"))
+    parser["preset"], parser["device"], parser["output_dir"] = "tiny", "$torch.device('cpu')", str(tmp_path / "a")
+    assert not any(isinstance(h, CheckpointLoader) for h in parser.get_parsed_content("train#handlers"))
+    parser = ConfigParser()
+    parser.read_config(_cfg("train.json"))
+    parser["preset"], parser["device"], parser["init_ckpt"] = "tiny", "$torch.device('cpu')", str(tiny_checkpoint)
+    parser["output_dir"] = str(tmp_path / "b")
+    loaders = [h for h in parser.get_parsed_content("train#handlers") if isinstance(h, CheckpointLoader)]
+    assert len(loaders) == 1
+    net = parser.get_parsed_content("network")
+    saved = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    assert not torch.equal(net.state_dict()["init_feature.weight"], saved["init_feature.weight"])
+    from ignite.engine import Engine
+
+    loaders[0](Engine(lambda engine, batch: None))
+    assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
+
+
 def test_training_loss_is_the_release_total():
     parser = ConfigParser()
     parser.read_config(_cfg("train.json"))

@@ -350,3 +350,78 @@ def test_restoration_kl_compares_different_resolutions_at_the_teacher_size():
     s, t = [torch.rand(1, 3, 8, 8)], [torch.rand(1, 5, 16, 16)]
     terms = loss(torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16), s, [(torch.rand(1, 1, 16, 16), t)])
     assert torch.isfinite(terms["loss"]) and terms["loss_feature"].item() > 0
+
+
+def _restoration_case(**kwargs):
+    torch.manual_seed(0)
+    layers = ["compress_z", "fuse_x", "decoder_z"]
+    teacher = FeatureHooks(MCCDic.from_preset("tiny"), layers).eval().requires_grad_(False)
+    student = FeatureHooks(MCCDic.from_preset("tiny", features=4, widths=(4, 4, 4)), layers)
+    loss = UniKDRestorationLoss([4, 4, 2], [8, 8, 2], out_channels=1, **kwargs)
+    img, label = torch.rand(2, 2, 16, 16), torch.rand(2, 2, 16, 16)
+    with torch.no_grad():
+        tr = teacher(img, return_features=True)
+    pred, feats = student(img, return_features=True)
+    return student, loss, pred, label, feats, tr
+
+
+def test_restoration_balance_makes_the_feature_term_a_fixed_fraction_of_the_task_loss():
+    # the first version's failure: shrinking head variances inflate the raw KL (and its weight) by orders of magnitude
+    for balance in (True, False):
+        student, loss, pred, label, feats, tr = _restoration_case(w_out=0.0, w_supp=0.0, w_feat=0.1, balance=balance)
+        loss.set_epoch(10)
+        before = loss(pred, label, feats, [tr])
+        with torch.no_grad():
+            for head in loss.student_heads:
+                head.log_var.bias.sub_(5.0)  # 150x smaller student variances
+        after = loss(pred, label, feats, [tr])
+        assert after["loss_feature"].item() > 20 * before["loss_feature"].item()
+        extra_before = (before["loss"] - before["loss_task"]).item()
+        extra_after = (after["loss"] - after["loss_task"]).item()
+        if balance:
+            assert extra_before == pytest.approx(0.1 * before["loss_task"].item(), rel=1e-5)
+            assert extra_after == pytest.approx(0.1 * after["loss_task"].item(), rel=1e-5)
+        else:
+            assert extra_after > 20 * extra_before
+    # balancing rescales, it does not change the direction: the gradient is parallel to the raw KL's
+    grads = []
+    for balance in (True, False):
+        student, loss, pred, label, feats, tr = _restoration_case(w_task=0.0, w_out=0.0, w_supp=0.0, w_feat=1.0, balance=balance)
+        loss(pred, label, feats, [tr])["loss"].backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in student.network.lift_x.parameters()]))
+    assert F.cosine_similarity(grads[0], grads[1], dim=0).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_restoration_feature_warmup_ramps_the_kl_in():
+    student, loss, pred, label, feats, tr = _restoration_case(w_out=0.0, w_supp=0.0, w_feat=0.1, feature_warmup=4)
+    for epoch, factor in ((0, 0.0), (1, 0.25), (4, 1.0), (9, 1.0)):
+        loss.set_epoch(epoch)
+        terms = loss(pred, label, feats, [tr])
+        assert (terms["loss"] - terms["loss_task"]).item() == pytest.approx(factor * 0.1 * terms["loss_task"].item(), rel=1e-5, abs=1e-9)
+
+
+def test_restoration_supplementary_term_trains_the_heads_not_the_student_by_default():
+    for trains_student in (False, True):
+        student, loss, pred, label, feats, tr = _restoration_case(w_task=0.0, w_out=0.0, w_feat=0.0, w_supp=1.0, supp_trains_student=trains_student)
+        terms = loss(pred, label, feats, [tr])
+        assert terms["loss_supp"].item() != 0.0
+        terms["loss"].backward()
+        student_grad = sum(float(p.grad.abs().sum()) for p in student.parameters() if p.grad is not None)
+        assert all(float(p.grad.abs().sum()) > 0 for p in loss.student_heads.parameters())
+        assert all(float(p.grad.abs().sum()) > 0 for p in loss.teacher_heads.parameters())
+        assert (student_grad > 0) == trains_student
+
+
+def test_digits_low_label_subset_is_stratified_fixed_and_validated():
+    from monai_mcrecon.networks.nets.kd_students import digits_datalist
+
+    full, sub = digits_datalist("train", 8), digits_datalist("train", 8, per_class=10)
+    assert len(full) == 1257 and len(sub) == 100
+    assert sorted(d["label"] for d in sub) == sorted(list(range(10)) * 10)
+    ids = {d["case_id"] for d in full}
+    assert {d["case_id"] for d in sub} <= ids and not {d["case_id"] for d in sub} & {d["case_id"] for d in digits_datalist("test", 8)}
+    assert [d["case_id"] for d in digits_datalist("train", 8, per_class=10)] == [d["case_id"] for d in sub]
+    with pytest.raises(ValueError, match="training split only"):
+        digits_datalist("test", 8, per_class=10)
+    with pytest.raises(ValueError, match="smallest training class"):
+        digits_datalist("train", 8, per_class=1000)

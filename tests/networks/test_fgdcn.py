@@ -54,6 +54,25 @@ def test_output_shapes(preset, n_flows):
     assert out.rec_half.shape == (2, 3, 16, 24) and out.rec_quarter.shape == (2, 3, 8, 12)
 
 
+def test_padded_inputs_give_coarse_outputs_on_the_input_region_so_distillation_keeps_the_flow_scale():
+    """Issue 6 regression: a 40 x 56 crop is padded to 48 x 64 inside the network; the 1/2-grid flows must cover
+    the 20 x 28 input region (not 24 x 32), otherwise the teacher flow is resized by 24/40 instead of 1/2."""
+    from monai_mcrecon.losses.fgdcn import FlowDistillationLoss, flow_epe
+
+    torch.manual_seed(0)
+    net = FGDCN.from_preset("tiny")
+    f0, f1 = _frames(1, 40, 56)
+    with torch.no_grad():
+        out = net(f0, f1)
+    assert [tuple(f.shape) for f in out.flow_list] == [(1, 4, 20, 28)] * 2
+    assert out.rec_half.shape == (1, 3, 20, 28) and out.rec_quarter.shape == (1, 3, 10, 14)
+    # a constant full-resolution teacher flow (3, -2) px is (1.5, -1) px on the 1/2 grid
+    teacher = torch.tensor([3.0, -2.0, -3.0, 2.0]).view(1, 4, 1, 1).expand(1, 4, 40, 56)
+    half = (teacher[..., :20, :28] / 2).clone()
+    loss = FlowDistillationLoss()([half, half], teacher)
+    assert loss.item() == pytest.approx(2 * flow_epe(half[:, :2], half[:, :2]).mean().item(), abs=1e-6)
+
+
 def test_eval_returns_rec_any_size_and_release_input_form():
     torch.manual_seed(0)
     net = FGDCN.from_preset("tiny").eval()

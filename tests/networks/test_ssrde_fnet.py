@@ -302,3 +302,27 @@ def test_loss_helpers_vanish_on_perfect_data():
     l1_part = photometric_ssim_l1(img, right, ramp - 2, valid)
     assert l1_part.item() < photometric_ssim_l1(img, right, ramp, valid).item()
     assert (warpx(right, ramp - 2) - img)[..., 2:].abs().max() < 1e-12
+
+
+
+def test_disparity_form_of_the_smoothness_loss_vanishes_for_a_constant_disparity():
+    """Issue 6: the release's L_S smooths matching coordinates, whose x-difference is 1 for a constant
+    disparity; ``smoothness_on="disparity"`` smooths ``x - c`` and is zero there."""
+    torch.manual_seed(0)
+    net = SSRDEFNet.from_preset("tiny").train()
+    x_l, x_r = _views()
+    with torch.no_grad():
+        out = net(x_l, x_r)
+    h, w = out.out4_left.shape[-2:]
+    xs = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w).expand(1, 1, h, w)
+    pair = (xs - 3.0, xs + 3.0)  # left matches x - 3, right matches x + 3: disparity 3 everywhere
+    out = dataclasses.replace(out, coord_high1=pair, coord_high2=pair)
+    target = {**_targets(out, x_l, x_r), "left": torch.zeros(1, 3, h, w), "right": torch.zeros(1, 3, h, w)}
+    only_ls = {k: (1.0 if k == "disp_smooth" else 0.0) for k in DEFAULT_WEIGHTS}
+    ramp_term = h * (w - 1) / (h * (w - 1) + (h - 1) * w)  # the x-differences of a coordinate ramp
+    release = SSRDELoss(only_ls)(out, target)["disp_smooth"]
+    assert release.item() == pytest.approx(4 * ramp_term, rel=1e-5)
+    fixed = SSRDELoss(only_ls, smoothness_on="disparity")(out, target)["disp_smooth"]
+    assert fixed.item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="smoothness_on"):
+        SSRDELoss(smoothness_on="disp")

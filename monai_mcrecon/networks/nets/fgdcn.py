@@ -23,8 +23,10 @@ Deliberate differences from the release (none changes the computation for H, W m
 - **Two frame arguments.** ``forward(frame0, frame1)``; the release's single ``[B, 2, 3, H, W]`` tensor is
   accepted as ``forward(x)``.
 - **Any H, W.** Inputs are replicate-padded to a multiple of :attr:`FGDCN.multiple` (16 at the paper
-  setting) and the full-resolution outputs cropped back; the half/quarter-resolution outputs stay on the
-  padded grid.
+  setting) and every output cropped back to the input's region: full-resolution outputs to ``H x W``, the
+  1/2-grid coarse flows and ``rec_half`` to ``ceil(H/2) x ceil(W/2)``, ``rec_quarter`` to ``ceil(H/4) x ceil(W/4)``
+  (so that the distillation and pyramid losses, which resize full-resolution targets to these grids, stay
+  aligned and use the right flow scale when padding happens).
 - **Named outputs.** :class:`FGDCNOutput` instead of ``(rec, flow_list)``; it also carries the refined flow,
   the mask, the anchor frame and the two coarse reconstructions of the release's (unused) pyramid heads.
   Eval mode returns ``rec`` only unless ``return_all_outputs=True``.
@@ -612,14 +614,15 @@ class FGDCN(PresetMixin, nn.Module):
         rec = out_full + anchor
         if not (self.training or self.return_all_outputs):
             return rec[..., :h, :w]
+        h2, w2, h4, w4 = -(-h // 2), -(-w // 2), -(-h // 4), -(-w // 4)
         return FGDCNOutput(
             rec=rec[..., :h, :w],
-            flow_list=fs["flow_list"],
+            flow_list=[f[..., :h2, :w2] for f in fs["flow_list"]],
             flow=flow[..., :h, :w],
             mask=mask[..., :h, :w],
             anchor=anchor[..., :h, :w],
-            rec_half=_scale(anchor, 0.5) + out_half,
-            rec_quarter=_scale(anchor, 0.25) + out_quarter,
+            rec_half=(_scale(anchor, 0.5) + out_half)[..., :h2, :w2],
+            rec_quarter=(_scale(anchor, 0.25) + out_quarter)[..., :h4, :w4],
         )
 
 

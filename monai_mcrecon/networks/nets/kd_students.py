@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.metrics import CumulativeIterationMetric
@@ -138,19 +139,24 @@ class StageNet(PresetMixin, nn.Module):
         return (logits, feats) if return_features else logits
 
 
-def digits_datalist(split: str = "train", size: int = 32, held_out: float = 0.3, seed: int = 0) -> list[dict]:
+def digits_datalist(split: str = "train", size: int = 32, held_out: float = 0.3, seed: int = 0, per_class: int | None = None) -> list[dict]:
     """scikit-learn's handwritten digits (1,797 real 8x8 grey images, 10 classes), upsampled to ``size``.
 
     The split is fixed and stratified (``train_test_split(test_size=held_out, random_state=seed)``):
     with the defaults 1,257 training and 540 held-out images. Items are
     ``{"image": [1, size, size] float32 in [0, 1] (bilinear), "label": int, "case_id": "digit_<index>"}``.
+    ``per_class``: keep only that many training images of each class (a fixed random choice, drawn
+    with ``seed``; the low-label setting of ``unikd_classification``); ``None`` keeps them all.
 
     Raises:
-        ValueError: ``split`` not ``"train"`` / ``"test"``.
+        ValueError: ``split`` not ``"train"`` / ``"test"``, or ``per_class`` not a positive integer, larger
+            than the smallest class, or given with ``split="test"``.
         ImportError: scikit-learn is not installed (``pip install scikit-learn``).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    if per_class is not None and split != "train":
+        raise ValueError(f"per_class subsamples the training split only; got split={split!r} (use per_class=None).")
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -160,6 +166,12 @@ def digits_datalist(split: str = "train", size: int = 32, held_out: float = 0.3,
     index = torch.arange(len(digits.target)).numpy()
     train_idx, test_idx = train_test_split(index, test_size=held_out, random_state=seed, stratify=digits.target)
     chosen = sorted(train_idx if split == "train" else test_idx)
+    if per_class is not None:
+        counts = np.bincount(digits.target[chosen])
+        if int(per_class) != per_class or not 1 <= per_class <= counts.min():
+            raise ValueError(f"per_class must be an integer in [1, {counts.min()}] (the smallest training class), got {per_class!r}.")
+        order = np.random.RandomState(seed).permutation(chosen)
+        chosen = sorted(int(i) for c in range(len(counts)) for i in order[digits.target[order] == c][: int(per_class)])
     images = torch.as_tensor(digits.images[chosen], dtype=torch.float32)[:, None] / 16.0
     images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return [{"image": img, "label": int(digits.target[i]), "case_id": f"digit_{i:04d}"} for img, i in zip(images, chosen)]

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python benchmarks/unikd_quality.py classification --teacher_ckpt bundles/unikd_classification/models/teacher.pt --methods alone kd unikd --labelled_per_class 10 --tag _l10 --seeds 0 1 2 --out benchmarks/results/unikd_classification.md --figure benchmarks/results/unikd_classification.png

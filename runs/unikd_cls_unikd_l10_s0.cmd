@@ -1,0 +1,2 @@
+# the shipped bundles/unikd_classification/models/model.pt: the bundle's train.json with its defaults (method unikd, labelled_per_class 10, seed 0) and the shipped teacher, run by benchmarks/unikd_quality.py as
+python -m monai.bundle run --config_file bundles/unikd_classification/configs/train.json --teacher_ckpt bundles/unikd_classification/models/teacher.pt --seed 0 --labelled_per_class 10 --output_dir runs/unikd_cls_unikd_l10_s0
