@@ -12,7 +12,8 @@ machine hits every variant alike:
   ``straightforward + channels_last`` (weights and input in the channels-last memory format, to
   separate the layout's share), ``fast`` (:meth:`MCCDic.unfold_fast`: dictionary filters prepared
   once per forward, fused data-term operators, channels-last feature maps on CPU);
-* CLGNet: ``straightforward`` and ``channels_last``.
+* CLGNet: ``straightforward``, ``channels_last`` and batched slices (time per slice);
+* both: a plain forward with autograd on (no ``inference_mode``), what a user calling ``net(x)`` pays.
 
 Reported per variant and thread count: the median wall time and the median CPU time of the process
 (``time.process_time``; on a machine shared with other jobs the CPU time is the steadier measure
@@ -24,6 +25,7 @@ and the largest relative deviation of the outputs from the straightforward outpu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -60,11 +62,20 @@ def _variants(name: str):
             ("straightforward", net, x),
             ("straightforward + channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
             ("fast", fast, x),
+            ("plain forward, autograd on (no inference_mode)", net, x),
         ]
     net = CLGNet().eval()
     net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
     x = torch.rand(1, 1, 256, 256)
-    return x, [("straightforward", net, x), ("channels_last", net_cl, x.contiguous(memory_format=torch.channels_last))]
+    return x, [
+        ("straightforward", net, x),
+        ("channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
+        (f"batched, {BATCH} slices per call", net, x.repeat(BATCH, 1, 1, 1)),
+        ("plain forward, autograd on (no inference_mode)", net, x),
+    ]
+
+
+BATCH = 4
 
 
 def measure(name: str, threads: int, repeats: int, log=print) -> list[dict]:
@@ -78,14 +89,18 @@ def measure(name: str, threads: int, repeats: int, log=print) -> list[dict]:
     with torch.inference_mode():
         for round_ in range(repeats + 1):  # round 0 warms up (allocator, oneDNN primitives)
             for variant, net, inp in variants:
+                # "autograd on": what a forward outside inference_mode / no_grad costs (graph recording)
+                grad = torch.inference_mode(False) if variant.startswith("plain forward") else contextlib.nullcontext()
                 t0, c0 = time.perf_counter(), time.process_time()
-                out = net(inp)
+                with grad:
+                    out = net(inp)
                 t1, c1 = time.perf_counter(), time.process_time()
+                n = inp.shape[0]  # per-slice time for batched variants
                 if round_ == 0:
-                    outputs[variant] = out.contiguous()
+                    outputs[variant] = out[:1].detach().contiguous()
                     continue
-                wall[variant].append(t1 - t0)
-                cpu[variant].append(c1 - c0)
+                wall[variant].append((t1 - t0) / n)
+                cpu[variant].append((c1 - c0) / n)
                 log(f"{name} threads={threads} round {round_} {variant}: wall {t1 - t0:.2f} s, cpu {c1 - c0:.2f} s")
     reference = variants[0][0]
     ref_out = outputs[reference]
@@ -118,7 +133,7 @@ def markdown(result: dict) -> list[str]:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; load average {m['load_before']} before, "
         f"{m['load_after']} after (a machine shared with other jobs: the CPU-time ratio is the steadier figure).",
-        f"Median of {result['repeats']} interleaved rounds after a warm-up. Speed-up = straightforward / variant. "
+        f"Median of {result['repeats']} interleaved rounds after a warm-up. Times are per slice (a batched call divided by its slices). Speed-up = straightforward / variant (the straightforward row already runs under `torch.inference_mode`; the autograd-on row shows what a plain forward costs). "
         "Deviation = ||out - out_straightforward|| / ||out_straightforward - input||.",
         "",
         "| network | variant | threads | wall (s) | CPU (s) | speed-up (wall) | speed-up (CPU) | deviation |",

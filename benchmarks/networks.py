@@ -49,6 +49,21 @@ def _mri_inputs(channels):
     return make
 
 
+def _varnet_inputs(model, h, w, b):
+    """A complex zero-filled image (real, imaginary channels) of 4x equispaced columns plus 8 % centre: VarNet reads
+    its k-space and column mask off the input, so unacquired k-space must be exactly zero."""
+    import torch
+
+    from monai_mcrecon.kspace import complex_to_channels, fft2c, ifft2c
+
+    k = fft2c(torch.randn(b, 1, h, w, dtype=torch.complex64))
+    cols = torch.zeros(w, dtype=torch.bool)
+    cols[::4] = True
+    c = max(1, int(0.08 * w))
+    cols[w // 2 - c // 2: w // 2 - c // 2 + c] = True
+    return (complex_to_channels(ifft2c(k * cols)),)
+
+
 def _image_inputs(model, h, w, b):
     import torch
 
@@ -108,7 +123,7 @@ NETWORKS: dict[str, dict] = {
     "CLGNet": dict(build=_build("monai_mcrecon.networks.nets.clgnet.CLGNet", reference_channels=1), inputs=_mri_inputs(2),
                    sizes=MRI_SIZES, train=(64, 64, 6), group="MRI"),
     "VarNet (MONAI VariationalNetworkModel, single coil)": dict(
-        build=_build("monai_mcrecon.networks.nets.varnet.SingleCoilVarNet"), inputs=_mri_inputs(1),
+        build=_build("monai_mcrecon.networks.nets.varnet.SingleCoilVarNet", in_channels=2), inputs=_varnet_inputs,
         sizes=MRI_SIZES, train=(64, 64, 6), group="MRI"),
     "BasicUNet (MONAI; small = 16-channel)": dict(build=_basic_unet, inputs=_mri_inputs(2), sizes=MRI_SIZES,
                                                   train=(64, 64, 6), group="MRI"),
@@ -123,12 +138,13 @@ NETWORKS: dict[str, dict] = {
     "MSTN": dict(build=_build("monai_mcrecon.networks.nets.mstn.MSTN"), inputs=_image_inputs, sizes=PHOTO_SIZES,
                  train=(64, 64, 4), group="photo"),
     "SSRDE-FNet x2 (LR input)": dict(build=_build("monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet"),
-                                     inputs=_stereo_inputs, sizes=[(84, 184)], train=(16, 64, 2), group="stereo"),
+                                     inputs=_stereo_inputs, sizes=[(84, 184)], train=(32, 96, 2), group="stereo"),
     "FGDCN": dict(build=_build("monai_mcrecon.networks.nets.fgdcn.FGDCN"), inputs=_pair_inputs,
                   sizes=[(136, 320)], train=(64, 64, 4), group="video"),
     "BVFI": dict(build=_build("monai_mcrecon.networks.nets.bvfi.BVFI"), inputs=_blurry_inputs,
                  sizes=[(136, 320)], train=(64, 64, 2), group="video"),
 }
+REFERENCE = {"MRI": "VarNet (MONAI VariationalNetworkModel, single coil)"}
 UNCOUNTED = {"FGDCN": "deform_conv2d, grid_sample", "BVFI": "deform_conv2d, grid_sample",
              "SSRDE-FNet x2 (LR input)": "grid_sample", "CLGNet": "FFT", "VarNet (MONAI VariationalNetworkModel, single coil)": "FFT"}
 
@@ -161,15 +177,20 @@ def child(name: str, preset: str, h: int, w: int, b: int, mode: str, repeats: in
     inputs = spec["inputs"](model, h, w, b)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     result = {"network": name, "preset": preset, "height": h, "width": w, "batch": b, "mode": mode, "params": params}
-    if mode == "infer":
+    if mode in ("infer", "infer-noflops"):
         from torch.utils.flop_counter import FlopCounterMode
 
         model.eval()
-        with torch.inference_mode():
+        # FlopCounterMode's module tracker hooks autograd on tensors that require grad, which breaks
+        # under inference_mode for networks that pass weights as arguments (MC-CDic's fast forward):
+        # count with frozen parameters instead; the counted operations are the same.
+        model.requires_grad_(False)
+        if mode == "infer":
             counter = FlopCounterMode(display=False)
-            with counter:
+            with torch.no_grad(), counter:
                 model(*inputs)
             result["gflops"] = counter.get_total_flops() / 1e9 / b
+        with torch.inference_mode():
             baseline = reset_peak()
             times = []
             for i in range(repeats + 1):
@@ -225,23 +246,68 @@ def markdown(rows: list[dict], threads: int, info: str) -> list[str]:
         "forward. FLOPs from `torch.utils.flop_counter` per sample (FFT / grid_sample / deform_conv2d uncounted: "
         "marked *).",
         "",
-        "| network | preset | params | input | GFLOPs | infer (ms) | peak (MB) | train crop | train (ms/it) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "Ratios: time of this network over the reference a user would pick instead, same input and machine "
+        f"(MRI: {REFERENCE['MRI']} default; >1 = slower). Under `infer` / `train` the reference's own rows read 1.00.",
+        "",
+        "| network | preset | params | input | GFLOPs | infer (ms) | infer ratio | peak (MB) | train crop | train (ms/it) | train ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    ref = {}
+    for r in rows:
+        if r["network"] == REFERENCE.get(NETWORKS.get(r["network"], {}).get("group")) and r["preset"] == "default":
+            ref[(r["mode"], r["height"], r["width"], r["batch"])] = r
+
+    def ratio(r, key):
+        group = NETWORKS.get(r["network"], {}).get("group")
+        base = ref.get((r["mode"], r["height"], r["width"], r["batch"])) if group in REFERENCE else None
+        return f"{r[key] / base[key]:.2f}" if base else "-"
+
     by_key: dict = {}
     for r in rows:
         by_key.setdefault((r["network"], r["preset"]), []).append(r)
     for (name, preset), rs in by_key.items():
         train = next((r for r in rs if r["mode"] == "train"), None)
         tcrop = f"{train['height']}x{train['width']}x{train['batch']}" if train else "-"
-        tms = f"{train['train_ms']:.0f}" if train else "-"
+        tms = f"{train['train_ms']:.0f} | {ratio(train, 'train_ms')}" if train else "- | -"
         for r in (r for r in rs if r["mode"] == "infer"):
             star = "*" if name in UNCOUNTED else ""
             lines.append(
                 f"| {name} | {preset} | {r['params']:,} | {r['height']}x{r['width']} | {r['gflops']:.1f}{star} | "
-                f"{r['infer_ms']:.0f} | {r['peak_mb']:.0f} | {tcrop} | {tms} |"
+                f"{r['infer_ms']:.0f} | {ratio(r, 'infer_ms')} | {r['peak_mb']:.0f} | {tcrop} | {tms} |"
             )
     return lines
+
+
+def figure(rows: list[dict], path: Path, info: str, threads: int) -> None:
+    """Side by side at 256 x 256 for the MRI networks and MONAI's alternatives: inference time, training time per
+    iteration and parameters (log scales), both presets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mri = [n for n, spec in NETWORKS.items() if spec["group"] == "MRI"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    labels = []
+    for i, (name, preset) in enumerate((n, p) for n in mri for p in ("default", "small")):
+        inf = next((r for r in rows if r["network"] == name and r["preset"] == preset and r["mode"] == "infer"
+                    and r["height"] == 256), None)
+        tr = next((r for r in rows if r["network"] == name and r["preset"] == preset and r["mode"] == "train"), None)
+        color = "tab:blue" if name in ("MC-CDic", "CLGNet") else "tab:gray"
+        for ax, value in zip(axes, (inf and inf["infer_ms"], tr and tr["train_ms"], (inf or tr or {}).get("params"))):
+            if value:
+                ax.barh(i, value, color=color)
+        labels.append(f"{name.split(' (')[0]} {preset}")
+    axes[0].set_yticks(range(len(labels)), labels)
+    for ax, title in zip(axes, ("inference, 256x256 slice (ms)", "training iteration (ms)", "parameters")):
+        ax.set_xscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].invert_yaxis()
+    fig.suptitle(f"MRI networks (blue) against MONAI's VarNet and BasicUNet (grey); {info}, {threads} thread(s)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def scaling(args) -> None:
@@ -257,12 +323,12 @@ def scaling(args) -> None:
         for preset in args.presets:
             for n in sizes:
                 print(f"{name} [{preset}] {n}x{n}x1", flush=True)
-                r = run_child([name, preset, str(n), str(n), "1", "infer", str(args.repeats), str(args.threads)], args.timeout)
+                r = run_child([name, preset, str(n), str(n), "1", "infer-noflops", str(args.repeats), str(args.threads)], args.timeout)
                 if r:
                     rows.append({**r, "study": "size"})
             for b in batches:
                 print(f"{name} [{preset}] 256x256x{b}", flush=True)
-                r = run_child([name, preset, "256", "256", str(b), "infer", str(args.repeats), str(args.threads)], args.timeout)
+                r = run_child([name, preset, "256", "256", str(b), "infer-noflops", str(args.repeats), str(args.threads)], args.timeout)
                 if r:
                     rows.append({**r, "study": "batch"})
     info = machine()
@@ -305,6 +371,9 @@ def main() -> None:
     p.add_argument("--out", default=str(HERE / "results" / "networks.json"))
     p.add_argument("--markdown", default=str(HERE / "results" / "networks.md"))
     p.add_argument("--scaling", action="store_true", help="run the size/batch scaling study instead")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="measure nothing: combine these result files (later ones replace the same measurement) "
+                        "into --out and --markdown")
     args = p.parse_args()
     if args.child:
         name, preset, h, w, b, mode, repeats, threads = args.child
@@ -312,6 +381,19 @@ def main() -> None:
         return
     if args.scaling:
         scaling(args)
+        return
+    if args.merge:
+        merged: dict = {}
+        for f in args.merge:
+            data = json.loads(Path(f).read_text())
+            for r in data["rows"]:
+                size = () if r["mode"] == "train" else (r["height"], r["width"], r["batch"])  # one training crop per preset
+                merged[(r["network"], r["preset"], r["mode"], *size)] = r
+        order = {name: i for i, name in enumerate(NETWORKS)}
+        rows = sorted(merged.values(), key=lambda r: (order.get(r["network"], 99), r["preset"] != "default", r["mode"]))
+        Path(args.out).write_text(json.dumps({"machine": data["machine"], "threads": data["threads"], "rows": rows}, indent=1))
+        Path(args.markdown).write_text("\n".join(markdown(rows, data["threads"], data["machine"])) + "\n")
+        figure(rows, Path(args.out).with_suffix(".png"), data["machine"], data["threads"])
         return
     rows = []
     for name, spec in NETWORKS.items():
@@ -329,6 +411,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"machine": info, "threads": args.threads, "rows": rows}, indent=1))
     lines = markdown(rows, args.threads, info)
     Path(args.markdown).write_text("\n".join(lines) + "\n")
+    figure(rows, Path(args.out).with_suffix(".png"), info, args.threads)
     print("\n".join(lines))
 
 

@@ -50,10 +50,8 @@ class Killed(Exception):
     """Stands for the process being killed (the handler raises it in the middle of an epoch)."""
 
 
-def _workflow(out: Path, data: Path, kill_at: int | None = None, **overrides) -> tuple[ConfigWorkflow, list]:
-    wf = ConfigWorkflow(
-        config_file=TRAIN, workflow_type="train", output_dir=str(out), dataset_dir=str(data), **{**TINY, **overrides}
-    )
+def _instrumented(wf: ConfigWorkflow, kill_at: int | None) -> list:
+    """Initialise ``wf`` and record ``(iteration, loss)`` of its trainer, raising :class:`Killed` at ``kill_at``."""
     wf.initialize()
     trainer = wf.parser.get_parsed_content("train#trainer")
     seen: list = []
@@ -64,7 +62,14 @@ def _workflow(out: Path, data: Path, kill_at: int | None = None, **overrides) ->
         if kill_at is not None and engine.state.iteration == kill_at:
             raise Killed(f"killed at iteration {kill_at}")
 
-    return wf, seen
+    return seen
+
+
+def _workflow(out: Path, data: Path, kill_at: int | None = None, **overrides) -> tuple[ConfigWorkflow, list]:
+    wf = ConfigWorkflow(
+        config_file=TRAIN, workflow_type="train", output_dir=str(out), dataset_dir=str(data), **{**TINY, **overrides}
+    )
+    return wf, _instrumented(wf, kill_at)
 
 
 def _state(wf: ConfigWorkflow) -> dict:
@@ -408,17 +413,7 @@ NATURAL = dict(preset="tiny", max_epochs=2, iterations_per_epoch=2, batch_size=2
 def _natural_workflow(bundle: str, out: Path, kill_at: int | None = None, **kw) -> tuple[ConfigWorkflow, list]:
     config = str(BUNDLES_DIR / bundle / "configs" / "train.json")
     wf = ConfigWorkflow(config_file=config, workflow_type="train", output_dir=str(out), **{**NATURAL, **kw})
-    wf.initialize()
-    trainer = wf.parser.get_parsed_content("train#trainer")
-    seen: list = []
-
-    @trainer.on(Events.ITERATION_COMPLETED)
-    def _record(engine):
-        seen.append((engine.state.iteration, float(engine.state.output[0]["loss"])))
-        if engine.state.iteration == kill_at:
-            raise Killed("killed")
-
-    return wf, seen
+    return wf, _instrumented(wf, kill_at)
 
 
 def _kill_and_resume(bundle: str, root: Path, **kw) -> tuple[ConfigWorkflow, list, ConfigWorkflow, list]:
