@@ -174,6 +174,7 @@ def mccdic(args) -> None:
         "outkd": "student, output distillation only (w_feat = w_supp = 0)",
         "outkd@_e25": "student, output distillation only (w_feat = w_supp = 0)",
         "distill@_e25": "student UniKD-distilled, first version (raw KL, w_feat = w_supp = 0.01)",
+        "distill@_v2wf003": "student UniKD-distilled v2, w_out = 1 (previous default)",
     }
     lines = [
         f"UniKD restoration adaptation on MC-CDic guided reconstruction (4x, T2 target, T1 reference), sample test split "

@@ -1,0 +1,1 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/unikd_mccdic/configs/train.json --logging_file bundles/unikd_mccdic/configs/logging.conf --distill True --w_feat 0.03 --w_out 2.0 --seed 0 --max_epochs 25 --val_interval 25 --output_dir runs/unikd_mccdic_distill_v2wf003wo2_s0
