@@ -1,1 +1,1 @@
-nohup env OMP_NUM_THREADS=1 python benchmarks/inference_speed.py --threads 1 2 --repeats 3 --out benchmarks/results/inference_speed.json --markdown benchmarks/results/inference_speed.md > runs/issue8_inference_speed.log 2>&1 &
+OMP_NUM_THREADS=1 python benchmarks/inference_speed.py --threads 1 --repeats 3 --out benchmarks/results/inference_speed.json --markdown benchmarks/results/inference_speed.md
