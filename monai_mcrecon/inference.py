@@ -28,7 +28,26 @@ from monai.inferers import Inferer, SimpleInferer, SlidingWindowInferer
 from monai.inferers.utils import sliding_window_inference
 from torch import nn
 
-__all__ = ["OptimizedInferer", "TiledInferer", "margin_weight_map", "prepare_network"]
+__all__ = ["OptimizedInferer", "TiledInferer", "margin_weight_map", "prepare_network", "tile_margins"]
+
+
+def tile_margins(roi_size: Sequence[int], margin: Sequence[int] | int, spatial_size: Sequence[int]) -> list[int]:
+    """The margin used along each axis: none where the tile covers the image, else ``margin``.
+
+    Raises:
+        ValueError: a tile smaller than the image along an axis but not larger than its two margins
+            (no centre would count), naming the sizes and the fix.
+    """
+    margins = margin if isinstance(margin, Sequence) else [margin] * len(spatial_size)
+    out = []
+    for axis, (t, m, n) in enumerate(zip(roi_size, margins, spatial_size)):
+        if t < n and t <= 2 * int(m):
+            raise ValueError(
+                f"A tile of {t} pixels along in-plane axis {axis} (the image has {n}) leaves no centre inside its two "
+                f"{int(m)}-pixel margins; use tiles larger than {2 * int(m)} pixels or a smaller margin."
+            )
+        out.append(0 if t >= n else int(m))
+    return out
 
 
 def margin_weight_map(roi_size: Sequence[int], margin: Sequence[int], margin_weight: float = 1e-6) -> torch.Tensor:
@@ -77,9 +96,7 @@ class TiledInferer(SlidingWindowInferer):
         spatial = inputs.shape[2:]
         roi = [spatial[i] if r <= 0 else min(int(r), spatial[i]) for i, r in enumerate(
             self.roi_size if isinstance(self.roi_size, Sequence) else [self.roi_size] * len(spatial))]
-        margins = self.margin if isinstance(self.margin, Sequence) else [self.margin] * len(spatial)
-        # no tiling along an axis the tile covers: no margin there
-        margins = [0 if r >= s else int(m) for r, s, m in zip(roi, spatial, margins)]
+        margins = tile_margins(roi, self.margin, spatial)
         overlap = [2 * m / r for m, r in zip(margins, roi)]
         weights = margin_weight_map(roi, margins, self.margin_weight).to(inputs.device)
         return sliding_window_inference(

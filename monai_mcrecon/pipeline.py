@@ -526,18 +526,17 @@ def _inference_options(
 
 
 def _check_tiles(tile: Sequence[int], margin: int, image: Sequence[int]) -> None:
-    """Tiles smaller than the image along an axis need a centre beyond both margins.
+    """Refuse tiles without a centre before the network runs (the rule of :func:`~monai_mcrecon.inference.tile_margins`).
 
     Raises:
         ValueError: naming the axis, the sizes and the fix.
     """
-    for axis, (t, m, n) in enumerate(zip(tile, (margin, margin), image)):
-        if t < n and t <= 2 * m:
-            raise ValueError(
-                f"--tile {tile[0]} {tile[1]}: a tile of {t} pixels along in-plane axis {axis} (the image has {n}) "
-                f"leaves no centre inside its two {m}-pixel margins; use tiles larger than {2 * m} pixels or a smaller "
-                "--tile-margin."
-            )
+    from monai_mcrecon.inference import tile_margins
+
+    try:
+        tile_margins(tile, margin, image)
+    except ValueError as err:
+        raise ValueError(f"--tile {tile[0]} {tile[1]}: {str(err).rstrip('.')} (--tile-margin).") from None
 
 
 def run_model(
