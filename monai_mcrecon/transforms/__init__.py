@@ -63,7 +63,16 @@ from monai_mcrecon.transforms.blurry_video import (
     SplitTimesd,
     synthesize_blurry_window,
 )
-from monai_mcrecon.transforms.video import LoadFramesd, RandCropFramesd, RandFlipFramesd, StackFramesd, average_frames
+from monai_mcrecon.transforms.video import (
+    LoadFramesd,
+    RandCropFramesd,
+    RandFlipFramesd,
+    RandSwapFramesd,
+    StackFramesd,
+    TeacherFlowd,
+    average_frames,
+    swap_flow_pairs,
+)
 
 __all__ = [
     "LoadStereoPaird",
@@ -85,7 +94,10 @@ __all__ = [
     "LoadFramesd",
     "RandCropFramesd",
     "RandFlipFramesd",
+    "RandSwapFramesd",
     "StackFramesd",
+    "TeacherFlowd",
+    "swap_flow_pairs",
     "average_frames",
     "AddGaussianNoise",
     "AddGaussianNoised",

@@ -16,7 +16,16 @@ from monai.transforms import MapTransform, Randomizable
 
 from monai_mcrecon.transforms.natural import LoadNaturalImage
 
-__all__ = ["LoadFramesd", "RandCropFramesd", "RandFlipFramesd", "StackFramesd", "average_frames"]
+__all__ = [
+    "LoadFramesd",
+    "RandCropFramesd",
+    "RandFlipFramesd",
+    "RandSwapFramesd",
+    "StackFramesd",
+    "TeacherFlowd",
+    "average_frames",
+    "swap_flow_pairs",
+]
 
 
 def average_frames(frames: torch.Tensor, window: int) -> torch.Tensor:
@@ -103,12 +112,18 @@ class RandCropFramesd(Randomizable, MapTransform):
 
 
 class RandFlipFramesd(Randomizable, MapTransform):
-    """The same random horizontal and vertical flips (each with ``prob``) for every key and frame."""
+    """The same random horizontal and vertical flips (each with ``prob``) for every key and frame.
+
+    ``flow_keys`` name optical-flow fields (channels ``(x, y)`` pairs on dim -3, in pixels, e.g. the
+    ``[4, H, W]`` teacher flow of :class:`TeacherFlowd`): they are flipped with the frames and the component
+    along each flipped axis changes sign, so the flipped flow still maps the flipped frames.
+    """
 
     def __init__(self, keys: KeysCollection, prob: float = 0.5, seed: int | None = None,
-                 allow_missing_keys: bool = False) -> None:
+                 allow_missing_keys: bool = False, flow_keys: KeysCollection = ()) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.prob = prob
+        self.flow_keys = [flow_keys] if isinstance(flow_keys, str) else list(flow_keys)
         if seed is not None:
             self.set_random_state(seed)
         self._dims: tuple[int, ...] = ()
@@ -122,6 +137,94 @@ class RandFlipFramesd(Randomizable, MapTransform):
         if self._dims:
             for k in self.key_iterator(d):
                 d[k] = torch.flip(d[k], self._dims)
+            for k in self.flow_keys:
+                if k not in d:
+                    continue
+                flow = torch.flip(torch.as_tensor(d[k]), self._dims).clone()
+                if flow.shape[-3] % 2:
+                    raise ValueError(f"Flow {k!r} must have (x, y) channel pairs on dim -3, got shape {tuple(flow.shape)}.")
+                for dim in self._dims:  # dim -1 flips x (even channels), dim -2 flips y (odd channels)
+                    comp = 0 if dim == -1 else 1
+                    flow[..., comp::2, :, :] *= -1
+                d[k] = flow
+        return d
+
+
+def swap_flow_pairs(flow: torch.Tensor) -> torch.Tensor:
+    """``[..., 4, H, W]`` flows ``(to frame 0, to frame 1)`` -> ``(to frame 1, to frame 0)``."""
+    if flow.shape[-3] != 4:
+        raise ValueError(f"Expected two (x, y) flows stacked as [..., 4, H, W], got shape {tuple(flow.shape)}.")
+    return torch.cat([flow[..., 2:, :, :], flow[..., :2, :, :]], dim=-3)
+
+
+class RandSwapFramesd(Randomizable, MapTransform):
+    """Time reversal of a triplet with probability ``prob``: swap the two frames under ``keys``.
+
+    ``flow_keys`` name ``[4, H, W]`` flows from the middle frame to ``(keys[0], keys[1])`` (as written by
+    :class:`TeacherFlowd`); their two halves are swapped with the frames.
+    """
+
+    def __init__(self, keys: KeysCollection = ("frame0", "frame1"), prob: float = 0.5,
+                 flow_keys: KeysCollection = (), seed: int | None = None) -> None:
+        MapTransform.__init__(self, keys)
+        if len(self.keys) != 2:
+            raise ValueError(f"RandSwapFramesd swaps exactly two keys, got {list(self.keys)}.")
+        self.prob = prob
+        self.flow_keys = [flow_keys] if isinstance(flow_keys, str) else list(flow_keys)
+        if seed is not None:
+            self.set_random_state(seed)
+        self._swap = False
+
+    def randomize(self, data=None) -> None:
+        self._swap = bool(self.R.rand() < self.prob)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        self.randomize()
+        if self._swap:
+            a, b = self.keys
+            d[a], d[b] = d[b], d[a]
+            for k in self.flow_keys:
+                if k in d:
+                    d[k] = swap_flow_pairs(torch.as_tensor(d[k]))
+        return d
+
+
+class TeacherFlowd(MapTransform):
+    """Precompute the flow-distillation targets of one triplet: ``teacher(label, frame0)`` and
+    ``teacher(label, frame1)`` stacked as ``output_key`` ``[4, H, W]`` ((x, y) pixels to frame 0, then to frame 1).
+
+    Deterministic, so a ``PersistentDataset`` / ``CacheDataset`` computes it once per triplet on the full
+    frames, instead of calling a slow teacher on every training crop (crop and flip it with the frames:
+    :class:`RandCropFramesd`, :class:`RandFlipFramesd` ``flow_keys``, :class:`RandSwapFramesd` ``flow_keys``).
+    ``FGDCNLoss`` reads it from the target dict under ``teacher_key`` (default ``"teacher_flow"``).
+
+    Args:
+        teacher: ``teacher(reference, other) -> [B, 2, H, W]``; default
+            :class:`monai_mcrecon.losses.fgdcn.TVL1FlowTeacher`.
+    """
+
+    def __init__(self, label_key: str = "label", frame_keys: Sequence[str] = ("frame0", "frame1"),
+                 output_key: str = "teacher_flow", teacher=None) -> None:
+        super().__init__([label_key, *frame_keys])
+        if len(frame_keys) != 2:
+            raise ValueError(f"TeacherFlowd needs two frame keys, got {list(frame_keys)}.")
+        if teacher is None:
+            from monai_mcrecon.losses.fgdcn import TVL1FlowTeacher
+
+            teacher = TVL1FlowTeacher()
+        self.teacher = teacher
+        self.label_key, self.frame_keys, self.output_key = label_key, tuple(frame_keys), output_key
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        missing = [k for k in (self.label_key, *self.frame_keys) if k not in d]
+        if missing:
+            raise KeyError(f"TeacherFlowd needs {missing} in the data dict (load the frames first).")
+        gt = torch.as_tensor(d[self.label_key])[None].float()
+        with torch.no_grad():
+            flows = [self.teacher(gt, torch.as_tensor(d[k])[None].float()) for k in self.frame_keys]
+        d[self.output_key] = torch.cat(flows, dim=1)[0].float()
         return d
 
 

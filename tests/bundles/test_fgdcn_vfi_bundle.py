@@ -72,6 +72,21 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     assert info["teacher"] is None and info["loss_weights"]["census_weight"] == 2.0
 
 
+def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(clips, tmp_path):
+    """--precompute_teacher: TV-L1 runs once per training triplet (PersistentDataset), crops carry the flows."""
+    out, cache = tmp_path / "train", tmp_path / "cache"
+    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=2, iterations_per_epoch=2, patch_size=[32, 32],
+        batch_size=2, val_interval=10, dataset_dir=str(clips), precompute_teacher=True, teacher_cache_dir=str(cache),
+        loss_weights={"flow_weight": 1.0}, output_dir=str(out))
+    # clips: pan (5 frames -> 3 triplets) and tilt (3 frames -> 1 triplet); 8 samples drawn, 4 distinct
+    cached = sorted(cache.glob("*.pt"))
+    assert len(cached) == 4
+    item = torch.load(cached[0], weights_only=True)
+    assert item["teacher_flow"].shape == (4, *item["label"].shape[-2:])
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["precompute_teacher"] is True and info["teacher"] == "TVL1FlowTeacher"
+
+
 def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path):
     run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))
