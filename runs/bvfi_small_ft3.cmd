@@ -1,2 +1,2 @@
-# phase 4 of the BVFI small weights: 1,500 more iterations from the phase-3 (previously shipped) weights, lr 1e-4 cosine; length fixed before the run, last iteration shipped
+# phase 4 of the BVFI small weights: 1,500 more iterations from the phase-3 weights (shipped until this run: bundles/bvfi_blurry_vfi/models/model.pt at commit 9b90d26), lr 1e-4 cosine; length fixed before the run, last iteration shipped
 OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/bvfi_blurry_vfi/configs/train.json --logging_file bundles/bvfi_blurry_vfi/configs/logging.conf --output_dir runs/bvfi_small_ft3 --init_ckpt bundles/bvfi_blurry_vfi/models/model.pt --max_epochs 6 --iterations_per_epoch 250 --learning_rate 0.0001 --seed 3
