@@ -216,20 +216,19 @@ def shipped_means(tmp_path_factory):
 
 
 def test_shipped_small_x2_weights_keep_their_measured_gain_over_bicubic(shipped_means):
-    """Regression guard at the measured level (docs/results.md: +1.96 dB after 1,000 iterations on a shared CPU,
-    disparity end-point error about 18 px against 42 px for the earlier SR-only weights)."""
+    """Regression guard at the measured level (docs/results.md: +2.29 dB after 2,000 iterations on a shared CPU,
+    disparity end-point error about 21 px against 42 px for SR-only weights)."""
     stereo, mono = shipped_means
     assert stereo["case_id"] == "mean"
-    assert float(stereo["psnr"]) >= float(stereo["psnr_input"]) + 1.85
-    assert float(stereo["psnr_right"]) >= float(stereo["psnr_input"]) + 1.85
+    assert float(stereo["psnr_right"]) >= float(stereo["psnr_input"]) + 2.0
     assert float(stereo["ssim"]) > float(stereo["ssim_input"]) + 0.01
-    assert float(mono["psnr"]) >= float(mono["psnr_input"]) + 1.8
+    assert float(mono["psnr"]) >= float(mono["psnr_input"]) + 2.0
     assert np.isfinite(float(stereo["epe"])) and float(stereo["epe"]) < 25.0 and "epe" in mono
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6 acceptance not reached with 1,000 training iterations: +1.96 dB over "
-                   "bicubic (not +2); +0.06 dB above the single-view baseline (docs/results.md)")
 def test_acceptance_2_db_over_bicubic_and_better_than_the_single_view_network(shipped_means):
+    """Issue 6: `small` x2 beats bicubic by at least 2 dB on the held-out crops (left view) and beats the
+    single-view network of the same size trained with the same budget."""
     stereo, mono = shipped_means
     assert float(stereo["psnr"]) >= float(stereo["psnr_input"]) + 2.0
     assert float(stereo["psnr"]) > float(mono["psnr"])
