@@ -1,2 +1,2 @@
-# phase 5 of the BVFI small weights: 1,500 more iterations from phase 4 (runs/bvfi_small_ft3), lr 1e-4 cosine, seed 4; length fixed before the run, last iteration evaluated
+# phase 5 of the BVFI small weights: 1,500 more iterations from phase 4 (runs/bvfi_small_ft3), lr 1e-4 cosine, seed 4; length fixed before the run, last iteration shipped
 OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/bvfi_blurry_vfi/configs/train.json --logging_file bundles/bvfi_blurry_vfi/configs/logging.conf --output_dir runs/bvfi_small_ft4 --init_ckpt runs/bvfi_small_ft3/model.pt --max_epochs 6 --iterations_per_epoch 250 --learning_rate 0.0001 --seed 4
