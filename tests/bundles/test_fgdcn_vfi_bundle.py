@@ -178,13 +178,15 @@ def shipped_mean(tmp_path_factory) -> dict:
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
-def test_shipped_small_weights_are_at_least_on_par_with_frame_averaging(shipped_mean):
-    assert shipped_mean["psnr"] > shipped_mean["psnr_input"] - 0.1
-    assert 0.9 < shipped_mean["ssim"] < 1.0
+def test_shipped_small_weights_beat_frame_averaging(shipped_mean):
+    """Issue 6, first half of the FGDCN acceptance (docs: 30.18 vs 30.10 dB on all 44 triplets; 29.85 vs 29.68 dB
+    on the 11 evaluated here)."""
+    assert shipped_mean["psnr"] > shipped_mean["psnr_input"] + 0.05
+    assert shipped_mean["ssim"] > shipped_mean["ssim_input"]
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
-@pytest.mark.xfail(strict=True, reason="issue 6 acceptance not reached: the CPU-budget weights (750 iterations) do "
-                   "not beat TV-L1 warping yet; see bundles/fgdcn_vfi/docs/README.md")
+@pytest.mark.xfail(strict=True, reason="issue 6 acceptance not reached: the CPU-budget weights (2,750 iterations) are "
+                   "0.34 dB below TV-L1 warping on all 44 held-out triplets; see bundles/fgdcn_vfi/docs/README.md")
 def test_shipped_small_weights_beat_tvl1_on_held_out_triplets(shipped_mean):
     assert shipped_mean["psnr"] > shipped_mean["psnr_tvl1"]
