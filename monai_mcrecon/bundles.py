@@ -71,6 +71,12 @@ def bundle_dir(name: str) -> str:
     return str(path)
 
 
+def as_bool(value: Any) -> bool:
+    """A config flag given as ``True``/``False`` or, from the command line, as a string (``true``, ``1``, ``yes``;
+    anything else is false): ``"$monai_mcrecon.bundles.as_bool(@flag)"``."""
+    return str(value).lower() in ("true", "1", "yes")
+
+
 def write_run_info(output_dir: str, info: dict, filename: str = "training_info.json") -> str:
     """Record how a model is trained (loss, feature extractor, preset, degradation) next to its
     checkpoints, so that a checkpoint can always be traced back to its recipe. Returns the path."""
