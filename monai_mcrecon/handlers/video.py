@@ -6,9 +6,11 @@ Used by the ``fgdcn_vfi`` bundle; case ids follow :func:`monai_mcrecon.data.vide
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
+
+from monai_mcrecon.figures import hstack, save_gif, to_uint8
 
 __all__ = ["InterpolatedClipWriter", "InterpolationFigureWriter"]
 
@@ -29,18 +31,6 @@ def _split_case(case: str) -> tuple[str, int]:
     if not clip or not index.isdigit():
         raise ValueError(f"Case id {case!r} is not '<clip>_<index>'; build the datalist with monai_mcrecon.data.video.")
     return clip, int(index)
-
-
-def _to_uint8(x) -> "np.ndarray":
-    import numpy as np
-
-    a = torch.as_tensor(x).detach().cpu().float()
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim != 3 or a.shape[0] not in (1, 3):
-        raise ValueError(f"Expected a decollated frame [C, H, W] with C = 1 or 3, got shape {tuple(a.shape)}.")
-    a = a.clamp(0, 1).mul(255).round().byte().numpy().transpose(1, 2, 0)
-    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
 
 
 class InterpolationFigureWriter:
@@ -103,7 +93,7 @@ class InterpolationFigureWriter:
 
         Path(self.output_dir).mkdir(parents=True, exist_ok=True)
         for item, case in zip(_items(engine), _case_ids(engine, self.case_key)):
-            imgs = [_to_uint8(item[k]) for k in self.keys]
+            imgs = [to_uint8(item[k]) for k in self.keys]
             truth = imgs[3]
             h, w = truth.shape[:2]
             fig, axes = plt.subplots(1, 5, figsize=(5 * 2.8, 2.8 * h / w + 0.6))
@@ -128,19 +118,11 @@ class InterpolationFigureWriter:
         """Write ``<clip>.gif`` for every clip seen in the epoch; returns the paths."""
         import os
 
-        import numpy as np
-        from PIL import Image
-
-        from monai_mcrecon.safe_io import atomic_path
-
         paths = []
         for clip, frames in self._clips.items():
             frames = sorted(frames, key=lambda f: f[0])
-            sep = lambda a: np.full((a.shape[0], 4, 3), 255, np.uint8)  # noqa: E731
-            pics = [Image.fromarray(np.concatenate([avg, sep(avg), pred, sep(avg), gt], 1)) for _, avg, pred, gt in frames]
-            path = os.path.join(self.output_dir, f"{clip}.gif")
-            with atomic_path(path) as tmp:
-                pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=self.frame_ms, loop=0)
+            path = save_gif(os.path.join(self.output_dir, f"{clip}.gif"),
+                            [hstack([avg, pred, gt]) for _, avg, pred, gt in frames], self.frame_ms)
             paths.append(path)
         return paths
 
@@ -188,4 +170,4 @@ class InterpolatedClipWriter:
             folder.mkdir(parents=True, exist_ok=True)
             for j, frame in ((2 * i, f0), (2 * i + 1, item[self.pred_key]), (2 * i + 2, f1)):
                 with atomic_path(os.path.join(folder, f"{j:04d}.png")) as tmp:
-                    Image.fromarray(_to_uint8(frame)).save(tmp, format="PNG")
+                    Image.fromarray(to_uint8(frame)).save(tmp, format="PNG")

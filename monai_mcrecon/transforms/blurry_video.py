@@ -40,6 +40,8 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable, Transform
 
+from monai_mcrecon.figures import save_gif, to_uint8
+from monai_mcrecon.safe_io import atomic_path
 from monai_mcrecon.transforms.natural import SaveNaturalImage
 from monai_mcrecon.transforms.video import average_frames
 
@@ -318,11 +320,6 @@ class SaveTimeFramesd(MapTransform):
         return d
 
 
-def _to_u8(x: torch.Tensor) -> np.ndarray:
-    a = torch.nan_to_num(torch.as_tensor(x).detach().cpu().float(), nan=0.0).clamp(0, 1)
-    return (a * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
 class SaveBlurryVFIFiguresd(Transform):
     """Per case, write ``<output_dir>/<case>_strip.png`` and ``<output_dir>/<case>.gif``.
 
@@ -367,18 +364,18 @@ class SaveBlurryVFIFiguresd(Transform):
         strip = Image.new("RGB", (n_cols * (w + pad) - pad, len(rows) * (h + pad) - pad), (255, 255, 255))
         for r, row in enumerate(rows):
             for c, (img, text) in enumerate(row):
-                tile = self._label(Image.fromarray(_to_u8(img)), text)
+                tile = self._label(Image.fromarray(to_uint8(img)), text)
                 strip.paste(tile, (c * (w + pad), r * (h + pad)))
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        strip.save(self.output_dir / f"{case}_strip.png")
+        with atomic_path(self.output_dir / f"{case}_strip.png") as tmp:
+            strip.save(tmp)
         frames = []
         for i, t in enumerate(times):
             panel = Image.new("RGB", (3 * w + 2 * pad, h), (255, 255, 255))
             for c, (img, text) in enumerate(((avg[i], "average"), (pred[i], "BVFI"), (label[i], "truth"))):
-                panel.paste(self._label(Image.fromarray(_to_u8(img)), f"{text} t={t:g}"), (c * (w + pad), 0))
+                panel.paste(self._label(Image.fromarray(to_uint8(img)), f"{text} t={t:g}"), (c * (w + pad), 0))
             frames.append(panel)
-        frames[0].save(self.output_dir / f"{case}.gif", save_all=True, append_images=frames[1:],
-                       duration=self.duration, loop=0)
+        save_gif(self.output_dir / f"{case}.gif", frames, self.duration)
         d["figure_paths"] = [str(self.output_dir / f"{case}_strip.png"), str(self.output_dir / f"{case}.gif")]
         return d
 

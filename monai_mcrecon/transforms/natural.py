@@ -128,12 +128,12 @@ class SaveNaturalImage(Transform):
     def __call__(self, img: torch.Tensor | np.ndarray, case_id: str) -> str:
         from PIL import Image
 
-        arr = torch.as_tensor(img).detach().cpu().float()
+        from monai_mcrecon.figures import to_uint8
+
+        arr = torch.as_tensor(img)
         if arr.ndim != 3 or arr.shape[0] not in (1, 3):
             raise ValueError(f"SaveNaturalImage expects [C, H, W] with C = 1 or 3, got shape {tuple(arr.shape)}.")
-        arr = torch.nan_to_num(arr, nan=0.0).clamp(0, 1)
-        u8 = (arr * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        u8 = u8[..., 0] if u8.shape[-1] == 1 else u8
+        u8 = to_uint8(arr, rgb=False)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         name = f"{case_id}_{self.output_postfix}.png" if self.output_postfix else f"{case_id}.png"
         path = self.output_dir / name
