@@ -20,6 +20,8 @@ from monai_mcrecon.data.natural import IMAGE_SUFFIXES
 __all__ = [
     "VIDEO_SPLITS",
     "frame_folder_clips",
+    "synthetic_motion_count",
+    "synthetic_motion_datalist",
     "triplet_datalist",
     "video_sample_clips",
     "video_sample_dir",
@@ -105,6 +107,44 @@ def triplet_datalist(clips: list[dict], gap: int = 1, stride: int = 1) -> list[d
     if not items:
         raise ValueError(f"No clip has the {2 * gap + 1} frames a triplet with gap {gap} needs.")
     return items
+
+
+def synthetic_motion_datalist(clips: list[dict], count: int, seed: int = 0) -> list[dict]:
+    """``count`` items ``{"background", "foreground", "case_id"}`` pairing random frames of ``clips`` (different
+    frames where there are two), for :class:`~monai_mcrecon.transforms.video.RandSyntheticMotiond`.
+
+    Raises:
+        ValueError: ``count`` below 0 or no frames.
+    """
+    import numpy as np
+
+    frames = [f for c in clips for f in c["frames"]]
+    if count < 0 or not frames:
+        raise ValueError(f"synthetic_motion_datalist needs count >= 0 and frames, got count={count}, {len(frames)} frame(s).")
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(count):
+        a, b = rng.choice(len(frames), 2, replace=len(frames) < 2)
+        items.append({"background": frames[a], "foreground": frames[b], "case_id": f"synthetic_{i:05d}"})
+    return items
+
+
+def synthetic_motion_count(real_items: int, fraction: float, has_teacher_flow: bool = True) -> int:
+    """How many synthetic-motion items make up ``fraction`` of a training set with ``real_items`` real triplets.
+
+    Raises:
+        ValueError: ``fraction`` outside [0, 1), or synthetic items requested while the real triplets carry no
+            precomputed ``teacher_flow`` (batches mix both, so both need the key).
+    """
+    fraction = float(fraction)
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"synthetic_motion is the fraction of synthetic training triplets, in [0, 1); got {fraction}.")
+    if fraction and not has_teacher_flow:
+        raise ValueError(
+            "synthetic_motion > 0 needs --precompute_teacher true: synthetic triplets carry their exact flows as "
+            "'teacher_flow', and the real triplets batched with them need the teacher's flows under the same key."
+        )
+    return int(round(real_items * fraction / (1.0 - fraction)))
 
 
 def window_datalist(clips: list[dict], length: int, stride: int = 1) -> list[dict]:

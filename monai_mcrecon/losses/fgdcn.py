@@ -37,6 +37,7 @@ __all__ = [
     "FFTLoss",
     "FGDCNLoss",
     "FlowDistillationLoss",
+    "FlowStepLoss",
     "LapLoss",
     "TVL1FlowTeacher",
     "flow_epe",
@@ -268,6 +269,48 @@ class FGDCNLoss(nn.Module):
                 pyr = pyr + w * F.l1_loss(r, F.interpolate(gt, size=r.shape[-2:], mode="bilinear", align_corners=False))
         terms["pyramid"] = pyr
         terms["loss"] = terms["lap"] + terms["fft"] + terms["census"] + terms["flow"] + terms["pyramid"]
+        return terms
+
+
+class FlowStepLoss(nn.Module):
+    """Warm-up objective of the flow step alone (a training recipe of this package, not in the release).
+
+    ``loss(pred, target)`` with ``pred`` the dict of :class:`~monai_mcrecon.networks.nets.fgdcn.FlowStep`
+    (``anchor``, ``flow``, ``flow_list``) and ``target`` a dict with the middle frame (``label_key``) and flows
+    ``[B, 4, H, W]`` (``teacher_key``: a teacher's, or the exact flows of synthetic motion)::
+
+        L = anchor_weight * LapLoss(anchor, GT) + coarse_weight * FlowDistillationLoss(flow_list, T)
+          + refined_weight * 1/2 [ mean EPE(flow[:, :2], T0) + mean EPE(flow[:, 2:], T1) ]
+
+    The release distils only the coarse IFBlock flows, and through the image loss alone the refined flows of a
+    small network stay near zero for thousands of iterations; supervising them directly is what this warm-up adds.
+    Returns ``{"loss", "anchor", "coarse", "refined"}`` (weighted terms).
+    """
+
+    def __init__(self, anchor_weight: float = 1.0, coarse_weight: float = 0.1, refined_weight: float = 0.1,
+                 label_key: str = "label", teacher_key: str = "teacher_flow") -> None:
+        super().__init__()
+        self.lap, self.distill = LapLoss(), FlowDistillationLoss()
+        self.weights = {"anchor": anchor_weight, "coarse": coarse_weight, "refined": refined_weight}
+        self.label_key, self.teacher_key = label_key, teacher_key
+
+    def forward(self, pred: Mapping[str, Any], target: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        missing = [k for k in (self.label_key, self.teacher_key) if not isinstance(target, Mapping) or k not in target]
+        if missing:
+            raise KeyError(
+                f"FlowStepLoss needs {missing} in the target dict: train with precomputed teacher flows "
+                f"(--precompute_teacher true) and/or synthetic motion, and target_keys=['{self.label_key}', "
+                f"'{self.teacher_key}']."
+            )
+        gt, t = target[self.label_key], target[self.teacher_key]
+        flow = _get(pred, "flow")
+        refined = (flow_epe(flow[:, :2], t[:, :2]).mean() + flow_epe(flow[:, 2:], t[:, 2:]).mean()) / 2
+        terms = {
+            "anchor": self.weights["anchor"] * self.lap(_get(pred, "anchor"), gt),
+            "coarse": self.weights["coarse"] * self.distill(_get(pred, "flow_list"), t),
+            "refined": self.weights["refined"] * refined,
+        }
+        terms["loss"] = terms["anchor"] + terms["coarse"] + terms["refined"]
         return terms
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "RandCropFramesd",
     "RandFlipFramesd",
     "RandSwapFramesd",
+    "RandSyntheticMotiond",
     "StackFramesd",
     "TeacherFlowd",
     "average_frames",
@@ -225,6 +226,99 @@ class TeacherFlowd(MapTransform):
         with torch.no_grad():
             flows = [self.teacher(gt, torch.as_tensor(d[k])[None].float()) for k in self.frame_keys]
         d[self.output_key] = torch.cat(flows, dim=1)[0].float()
+        return d
+
+
+class RandSyntheticMotiond(Randomizable, MapTransform):
+    """Synthetic interpolation triplets with exactly known flows, from two still frames (FlyingChairs-style).
+
+    A ``size`` crop of ``background_key`` moves by a random camera velocity ``v_c`` (zero with ``static_prob``,
+    else each component uniform in ``[-max_camera_motion, max_camera_motion]`` pixels from frame 0 to frame 1); with
+    ``object_prob`` an elliptical patch of ``foreground_key`` (semi-axes in ``object_radius``) moves over it by
+    ``v_o`` (components in ``[-max_object_motion, max_object_motion]``). Each frame is rendered at time
+    ``t in (-1/2, 0, 1/2)`` by bilinear sampling at ``p + o - v t`` (``o`` a random sub-pixel offset, so the three
+    frames are resampled alike), which gives:
+
+    - ``frame0``, ``label`` (the middle frame), ``frame1``: ``[C, *size]``;
+    - ``teacher_flow`` ``[4, *size]``: the true flows from the middle frame, ``F_t0 = -v / 2`` and
+      ``F_t1 = v / 2`` with ``v`` the velocity of what is visible at each pixel of the middle frame, in the
+      project convention (``warp(frame0, F_t0) ~ label``, the layout of :class:`TeacherFlowd`).
+
+    Used by the ``fgdcn_vfi`` bundle (``synthetic_motion``) to add motions the few real training clips lack, with
+    exact flow targets instead of a teacher's estimates.
+
+    Raises:
+        ValueError: frames smaller than ``size`` plus twice the largest displacement (``size + 2 margin``).
+    """
+
+    def __init__(self, size: Sequence[int] | int = 64, background_key: str = "background", foreground_key: str = "foreground",
+                 max_camera_motion: float = 4.0, static_prob: float = 0.5, max_object_motion: float = 8.0,
+                 object_prob: float = 0.7, object_radius: Sequence[float] = (8.0, 24.0),
+                 frame_keys: Sequence[str] = ("frame0", "label", "frame1"), flow_key: str = "teacher_flow",
+                 seed: int | None = None) -> None:
+        MapTransform.__init__(self, [background_key, foreground_key])
+        if len(frame_keys) != 3:
+            raise ValueError(f"RandSyntheticMotiond writes three frames (frame0, middle, frame1), got {list(frame_keys)}.")
+        self.size = (int(size), int(size)) if isinstance(size, int) else tuple(int(v) for v in size)
+        self.background_key, self.foreground_key = background_key, foreground_key
+        self.max_camera_motion, self.static_prob = float(max_camera_motion), float(static_prob)
+        self.max_object_motion, self.object_prob = float(max_object_motion), float(object_prob)
+        self.object_radius = (float(object_radius[0]), float(object_radius[1]))
+        self.frame_keys, self.flow_key = tuple(frame_keys), flow_key
+        self.margin = int(max(self.max_camera_motion, self.max_object_motion) // 2) + 2
+        if seed is not None:
+            self.set_random_state(seed)
+
+    def randomize(self, bg_hw: tuple[int, int], fg_hw: tuple[int, int]) -> None:
+        nh, nw = (s + 2 * self.margin for s in self.size)
+        for name, (h, w) in (("background", bg_hw), ("foreground", fg_hw)):
+            if h < nh or w < nw:
+                raise ValueError(
+                    f"RandSyntheticMotiond needs {name} frames of at least {nh} x {nw} (size {self.size} plus a margin "
+                    f"of {self.margin} for the motion), got {h} x {w}; use a smaller size or larger frames."
+                )
+        r = self.R
+        self._bg_origin = (int(r.randint(0, bg_hw[0] - nh + 1)), int(r.randint(0, bg_hw[1] - nw + 1)))
+        self._fg_origin = (int(r.randint(0, fg_hw[0] - nh + 1)), int(r.randint(0, fg_hw[1] - nw + 1)))
+        static = r.rand() < self.static_prob
+        self._v_cam = (0.0, 0.0) if static else tuple(float(v) for v in r.uniform(-1, 1, 2) * self.max_camera_motion)
+        self._has_object = bool(r.rand() < self.object_prob)
+        self._v_obj = tuple(float(v) for v in r.uniform(-1, 1, 2) * self.max_object_motion)
+        self._offset = tuple(float(v) for v in r.uniform(0, 1, 2))
+        lo, hi = self.object_radius
+        self._centre = tuple(float(v) for v in self.margin + r.uniform(0.2, 0.8, 2) * self.size[::-1])  # (x, y)
+        self._radius = tuple(float(v) for v in r.uniform(lo, hi, 2))
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        from monai_mcrecon.networks.blocks.warp import flow_warp
+
+        d = dict(data)
+        bg_full = torch.as_tensor(d[self.background_key]).float()
+        fg_full = torch.as_tensor(d[self.foreground_key]).float()
+        self.randomize(tuple(bg_full.shape[-2:]), tuple(fg_full.shape[-2:]))
+        m, (sh, sw) = self.margin, self.size
+        nh, nw = sh + 2 * m, sw + 2 * m
+        (by, bx), (fy, fx) = self._bg_origin, self._fg_origin
+        bg = bg_full[None, :, by : by + nh, bx : bx + nw]
+        fg = fg_full[None, :, fy : fy + nh, fx : fx + nw]
+        yy, xx = torch.meshgrid(torch.arange(nh, dtype=torch.float32), torch.arange(nw, dtype=torch.float32), indexing="ij")
+        (cx, cy), (rx, ry) = self._centre, self._radius
+        obj = ((((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2) < 1).float()[None, None] * float(self._has_object)
+        o = torch.tensor(self._offset).view(1, 2, 1, 1)
+        v_cam, v_obj = torch.tensor(self._v_cam).view(1, 2, 1, 1), torch.tensor(self._v_obj).view(1, 2, 1, 1)
+
+        def render(t: float) -> torch.Tensor:
+            const = lambda f: f.expand(1, 2, nh, nw)  # noqa: E731
+            back = flow_warp(bg, const(o - v_cam * t))
+            front = flow_warp(fg, const(o - v_obj * t))
+            alpha = flow_warp(obj, const(-v_obj * t))
+            return back * (1 - alpha) + front * alpha
+
+        frames = [render(t)[0, :, m : m + sh, m : m + sw] for t in (-0.5, 0.0, 0.5)]
+        v = (v_cam * (1 - obj) + v_obj * obj)[0, :, m : m + sh, m : m + sw]
+        for k, f in zip(self.frame_keys, frames):
+            d[k] = f
+        d[self.flow_key] = torch.cat([-v / 2, v / 2], 0)
         return d
 
 

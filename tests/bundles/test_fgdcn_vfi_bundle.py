@@ -87,6 +87,40 @@ def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(cli
     assert info["precompute_teacher"] is True and info["teacher"] == "TVL1FlowTeacher"
 
 
+def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_checkpoint, tmp_path):
+    """train.json + train_flow.json, --synthetic_motion 0.5: half the items are synthetic triplets with exact flows;
+    only network.flow_net changes and the saved checkpoint is a whole FGDCN."""
+    root = tmp_path / "clips" / "wide"
+    root.mkdir(parents=True)
+    y, x = np.mgrid[0:48, 0:72]
+    for i in range(3):
+        img = np.stack([0.5 + 0.4 * np.sin((x + i) / 2.5 + c) * np.cos(y / 3.0) for c in range(3)], -1)
+        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(root / f"{i:04d}.png")
+    out = tmp_path / "train"
+    run(config_file=[_cfg("train.json"), _cfg("train_flow.json")], preset="tiny", max_epochs=1, iterations_per_epoch=2,
+        patch_size=[32, 32], batch_size=2, val_interval=10, dataset_dir=str(root.parent), precompute_teacher=True,
+        teacher_cache_dir=str(tmp_path / "cache"), synthetic_motion=0.5, init_ckpt=str(tiny_checkpoint),
+        output_dir=str(out))
+    before = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    after = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    FGDCN.from_preset("tiny").load_state_dict(after)  # a whole network
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("flow_net.") for k in changed)
+    assert any(k.startswith("flow_net.block0.") for k in changed) and any(k.startswith("flow_net.refine.") for k in changed)
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["loss"].startswith("FlowStepLoss") and info["trained"].startswith("flow step only")
+    # one real triplet, repeated to fill the epoch, and as many synthetic items
+    parser = ConfigParser()
+    parser.read_config([_cfg("train.json"), _cfg("train_flow.json")])
+    parser.update({"dataset_dir": str(root.parent), "precompute_teacher": True, "synthetic_motion": 0.5,
+                   "output_dir": str(tmp_path / "parse"), "teacher_cache_dir": str(tmp_path / "cache")})
+    assert parser.get_parsed_content("train#synthetic#count") == len(parser.get_parsed_content("train#real_dataset"))
+    with pytest.raises(RuntimeError) as refused:  # monai.bundle wraps the error of a config expression
+        run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
+            dataset_dir=str(root.parent), synthetic_motion=0.5, output_dir=str(tmp_path / "refused"))
+    assert "--precompute_teacher true" in str(refused.value.__cause__)
+
+
 def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path):
     run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))

@@ -294,7 +294,18 @@ class FlowStep(nn.Module):
             flow_list.append(acc)
         return flow_list
 
+    @property
+    def multiple(self) -> int:
+        """H and W must be multiples of this (:class:`FGDCN` pads its inputs to it; the flow step alone does not)."""
+        return max(16, 4 * max(b.scale for b in self.blocks))
+
     def forward(self, img0: torch.Tensor, img1: torch.Tensor) -> dict[str, Any]:
+        h, w = img0.shape[-2:]
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(
+                f"The flow step needs H and W that are multiples of {self.multiple}, got {h} x {w}; FGDCN pads its "
+                f"inputs, so when training the flow step alone use a patch_size that is a multiple of {self.multiple}."
+            )
         flow_list = self.coarse_flows(img0, img1)
         flow, mask, warped0, warped1, pyr0, pyr1 = self.refine(img0, img1, flow_list[-1])
         return {
