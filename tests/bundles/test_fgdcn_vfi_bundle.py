@@ -109,6 +109,7 @@ def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_
     assert any(k.startswith("flow_net.block0.") for k in changed) and any(k.startswith("flow_net.refine.") for k in changed)
     info = json.loads((out / "training_info.json").read_text())
     assert info["loss"].startswith("FlowStepLoss") and info["trained"].startswith("flow step only")
+    assert info["synthetic_motion"] == 0.5 and info["synthetic_motion_args"]["max_object_motion"] == 8.0
     # one real triplet, repeated to fill the epoch, and as many synthetic items
     parser = ConfigParser()
     parser.read_config([_cfg("train.json"), _cfg("train_flow.json")])
