@@ -303,12 +303,11 @@ class FlowStepLoss(nn.Module):
                 f"'{self.teacher_key}']."
             )
         gt, t = target[self.label_key], target[self.teacher_key]
-        flow = _get(pred, "flow")
-        refined = (flow_epe(flow[:, :2], t[:, :2]).mean() + flow_epe(flow[:, 2:], t[:, 2:]).mean()) / 2
         terms = {
             "anchor": self.weights["anchor"] * self.lap(_get(pred, "anchor"), gt),
             "coarse": self.weights["coarse"] * self.distill(_get(pred, "flow_list"), t),
-            "refined": self.weights["refined"] * refined,
+            # the same EPE on the full-resolution refined flows (no resize: they share the teacher's grid)
+            "refined": self.weights["refined"] * self.distill([_get(pred, "flow")], t),
         }
         terms["loss"] = terms["anchor"] + terms["coarse"] + terms["refined"]
         return terms

@@ -572,9 +572,9 @@ class FGDCN(PresetMixin, nn.Module):
                 f"{offset_channels=}, {refine_iterations=}."
             )
         c = int(refine_channels)
-        self.multiple = max(16, 4 * max(int(s) for s in ifblock_scales))
         self.return_all_outputs = bool(return_all_outputs)
         self.flow_net = FlowStep(ifblock_channels, ifblock_scales, c, refine_iterations, release_compatible)
+        self.multiple = self.flow_net.multiple
         self.pcd_align = PCDAlign((c, 2 * c, 4 * c), offset_channels, deformable_groups, offset_bound)
         self.flow_fea_fusin = GridNet((2 * c, 4 * c, 8 * c), grid_columns)
 
