@@ -31,6 +31,14 @@ CLIPS = [
     ("train", "bikes_a", "bikes.mp4", 30, 24, 2),
     ("train", "bikes_b", "bikes.mp4", 76, 24, 2),
     ("train", "carphone_a", "carphone_pristine.mp4", 0, 32, 1),
+    # added for FGDCN (more kinds of real motion): the rest of the bikes shots that hold no held-out frame, and
+    # the carphone frames between the two carphone clips (4 frames kept apart from the held-out ones); two of
+    # them form a validation split (checkpoint selection without touching the held-out clips)
+    ("train", "bikes_d", "bikes.mp4", 0, 30, 2),
+    ("train", "bikes_e", "bikes.mp4", 54, 22, 2),
+    ("train", "bikes_f", "bikes.mp4", 100, 37, 2),
+    ("val", "bikes_g", "bikes.mp4", 137, 50, 2),
+    ("val", "carphone_c", "carphone_pristine.mp4", 32, 52, 1),
     ("test", "bikes_c", "bikes.mp4", 187, 24, 2),
     ("test", "carphone_b", "carphone_pristine.mp4", 88, 24, 1),
 ]

@@ -28,7 +28,7 @@ __all__ = [
     "window_datalist",
 ]
 
-VIDEO_SPLITS = ("train", "test")
+VIDEO_SPLITS = ("train", "val", "test")
 
 
 def video_sample_dir() -> Path:
@@ -74,7 +74,7 @@ def frame_folder_clips(folder: str | Path, min_frames: int = 1) -> list[dict]:
 
 
 def video_sample_clips(split: str = "test") -> list[dict]:
-    """The shipped sample's clips of ``split`` ("train" or "test").
+    """The shipped sample's clips of ``split`` ("train", "val" or "test").
 
     Raises:
         ValueError: unknown split.

@@ -208,7 +208,8 @@ class FGDCNLoss(nn.Module):
     ``target`` the ground-truth middle frame ``[B, 3, H, W]`` or a dict holding it under ``label_key`` and, for
     distillation, ``frame0``/``frame1`` (teacher callable) or precomputed ``teacher_flow`` ``[B, 4, H, W]``.
 
-    Returns ``{"loss", "lap", "fft", "census", "flow", "pyramid"}`` (weighted terms; absent terms are 0).
+    Returns ``{"loss", "lap", "fft", "census", "flow", "pyramid", "anchor", "refined"}`` (weighted terms; absent
+    terms are 0).
 
     Args:
         teacher: flow teacher ``teacher(reference, other) -> [B, 2, H, W]``; ``None`` disables distillation unless
@@ -216,6 +217,10 @@ class FGDCNLoss(nn.Module):
         lap_weight, flow_weight, fft_weight, census_weight: release 1, 0.01, 0.1, 2.
         pyramid_weights: L1 weights of ``rec_half`` and ``rec_quarter`` against the down-sampled GT (release (0, 0);
             the release's commented-out variant uses (1, 1)).
+        anchor_weight: LapLoss of the anchor frame ``I_mid`` against the GT (this package; release 0).
+        refined_flow_weight: end-point error of the refined full-resolution flows against the teacher flows, as
+            :class:`FlowStepLoss` (this package; release 0). The release supervises only the rec and the coarse
+            IFBlock flows; these two terms train the flow step to align by itself while the whole network trains.
         label_key, frame_keys, teacher_key: names in a dict target.
     """
 
@@ -227,6 +232,8 @@ class FGDCNLoss(nn.Module):
         fft_weight: float = 0.1,
         census_weight: float = 2.0,
         pyramid_weights: Sequence[float] = (0.0, 0.0),
+        anchor_weight: float = 0.0,
+        refined_flow_weight: float = 0.0,
         label_key: str = "label",
         frame_keys: Sequence[str] = ("frame0", "frame1"),
         teacher_key: str = "teacher_flow",
@@ -236,7 +243,10 @@ class FGDCNLoss(nn.Module):
             raise ValueError(f"pyramid_weights must hold two weights (rec_half, rec_quarter), got {pyramid_weights}.")
         self.lap, self.fft, self.census = LapLoss(), FFTLoss(), CensusLoss()
         self.distill = FlowDistillationLoss(teacher)
-        self.weights = {"lap": lap_weight, "flow": flow_weight, "fft": fft_weight, "census": census_weight}
+        self.weights = {
+            "lap": lap_weight, "flow": flow_weight, "fft": fft_weight, "census": census_weight,
+            "anchor": anchor_weight, "refined": refined_flow_weight,
+        }
         self.pyramid_weights = tuple(float(w) for w in pyramid_weights)
         self.label_key, self.frame_keys, self.teacher_key = label_key, tuple(frame_keys), teacher_key
 
@@ -251,7 +261,8 @@ class FGDCNLoss(nn.Module):
         }
         zero = rec.new_zeros(())
         teacher_flow = extras.get(self.teacher_key)
-        if teacher_flow is None and self.distill.teacher is not None and self.weights["flow"]:
+        wants_flow = self.weights["flow"] or self.weights["refined"]
+        if teacher_flow is None and self.distill.teacher is not None and wants_flow:
             missing = [k for k in self.frame_keys if k not in extras]
             if missing:
                 raise KeyError(
@@ -268,7 +279,11 @@ class FGDCNLoss(nn.Module):
                 r = _get(pred, name)
                 pyr = pyr + w * F.l1_loss(r, F.interpolate(gt, size=r.shape[-2:], mode="bilinear", align_corners=False))
         terms["pyramid"] = pyr
-        terms["loss"] = terms["lap"] + terms["fft"] + terms["census"] + terms["flow"] + terms["pyramid"]
+        # this package's additions (off in the release): LapLoss of the anchor frame, EPE of the refined flows
+        terms["anchor"] = self.weights["anchor"] * self.lap(_get(pred, "anchor"), gt) if self.weights["anchor"] else zero
+        refined = self.weights["refined"] and teacher_flow is not None
+        terms["refined"] = self.weights["refined"] * self.distill([_get(pred, "flow")], teacher_flow) if refined else zero
+        terms["loss"] = sum(terms[k] for k in ("lap", "fft", "census", "flow", "pyramid", "anchor", "refined"))
         return terms
 
 

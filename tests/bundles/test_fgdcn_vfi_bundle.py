@@ -70,6 +70,10 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     assert info["network"] == "FGDCN" and info["preset"] == "tiny" and info["iterations"] == 2
     assert info["parameters"] == sum(p.numel() for p in net.parameters()) == 152_214
     assert info["teacher"] is None and info["loss_weights"]["census_weight"] == 2.0
+    assert info["loss_weights"]["anchor_weight"] == info["loss_weights"]["refined_flow_weight"] == 0.0
+    # the validation run (val_interval 1) kept the weights with the best validation PSNR
+    best = torch.load(out / "model_key_metric.pt", map_location="cpu", weights_only=True)
+    assert set(best) == set(net.state_dict())
 
 
 def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(clips, tmp_path):

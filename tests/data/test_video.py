@@ -24,17 +24,19 @@ from monai_mcrecon.transforms.video import (
 
 
 def test_shipped_clips_split_and_sizes():
-    train, test = video_sample_clips("train"), video_sample_clips("test")
-    assert [c["clip"] for c in train] == ["bikes_a", "bikes_b", "carphone_a"]
+    train, val, test = video_sample_clips("train"), video_sample_clips("val"), video_sample_clips("test")
+    assert [c["clip"] for c in train] == ["bikes_a", "bikes_b", "bikes_d", "bikes_e", "bikes_f", "carphone_a"]
+    assert [c["clip"] for c in val] == ["bikes_g", "carphone_c"]
     assert [c["clip"] for c in test] == ["bikes_c", "carphone_b"]
-    assert [len(c["frames"]) for c in train + test] == [24, 24, 32, 24, 24]
+    assert [len(c["frames"]) for c in train + val + test] == [24, 24, 30, 22, 37, 32, 50, 52, 24, 24]
+    assert [len(triplet_datalist(s)) for s in (train, val, test)] == [157, 98, 44]
     frames = LoadFramesd("frames")({"frames": test[0]["frames"][:3]})["frames"]
     assert frames.shape == (3, 3, 136, 320) and frames.dtype == torch.float32
     assert 0.0 <= frames.min() and frames.max() <= 1.0
     # consecutive frames differ (real motion) but are related
     assert 0.005 < (frames[1] - frames[0]).abs().mean() < 0.2
     with pytest.raises(ValueError, match="Unknown split"):
-        video_sample_clips("val")
+        video_sample_clips("validation")
 
 
 def test_triplets_and_windows():

@@ -183,6 +183,23 @@ def test_fgdcn_loss_combines_the_release_terms_with_their_weights():
     assert float(pyr["pyramid"]) == pytest.approx(0.1, rel=1e-6)
 
 
+def test_fgdcn_loss_anchor_and_refined_flow_terms_are_off_by_default_and_exact_when_on():
+    a, b = _img(seed=7), _img(seed=8)
+    tf = torch.full((2, 4, 32, 32), 0.5, dtype=torch.float64)
+    out = _output(a)
+    out.anchor = a + 0.05
+    release = FGDCNLoss()(out, {"label": b, "teacher_flow": tf})
+    assert float(release["anchor"]) == 0.0 and float(release["refined"]) == 0.0
+    terms = FGDCNLoss(anchor_weight=0.5, refined_flow_weight=0.2)(out, {"label": b, "teacher_flow": tf})
+    assert float(terms["anchor"]) == pytest.approx(0.5 * float(LapLoss()(a + 0.05, b)))
+    # refined flows are zero, teacher flows (0.5, 0.5) per direction: EPE = sqrt(0.5) everywhere
+    assert float(terms["refined"]) == pytest.approx(0.2 * 0.5 ** 0.5, rel=1e-6)
+    assert float(terms["loss"]) == pytest.approx(float(release["loss"]) + float(terms["anchor"]) + float(terms["refined"]))
+    # without teacher flows the refined term is absent, the anchor term is not
+    no_teacher = FGDCNLoss(anchor_weight=0.5, refined_flow_weight=0.2)(out, b)
+    assert float(no_teacher["refined"]) == 0.0 and float(no_teacher["anchor"]) == pytest.approx(float(terms["anchor"]))
+
+
 def test_fgdcn_loss_errors_name_the_fix():
     a = _img()
     with pytest.raises(KeyError, match="target_keys"):
