@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.handlers import Checkpoint
+from ignite.handlers import Checkpoint, EMAHandler
 from monai.handlers import CheckpointLoader as _MonaiCheckpointLoader
 from monai.networks.utils import copy_model_state
 
@@ -348,6 +348,24 @@ class CheckpointLoader(_MonaiCheckpointLoader):
             )
         engine.state.max_epochs = prior_max_epochs
         self.logger.info(f"Restored {sorted(self.load_dict)} from {self.load_path}")
+
+
+class WeightEMA(EMAHandler):
+    """Ignite's :class:`~ignite.handlers.EMAHandler` (exponential moving average of the weights, updated after
+    every iteration: ``ema = (1 - momentum) ema + momentum w``) whose average restarts from the network's weights
+    when the trainer starts. Ignite's handler copies the network when it is built, which in a bundle is before
+    ``CheckpointLoader`` has loaded ``--init_ckpt``; attach this handler after the loader. Use ``ema_model`` for
+    validation and for the saved weights."""
+
+    def attach(self, engine: Any, name: str = "ema_momentum", warn_if_exists: bool = True, event: Any = None) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.STARTED, self.sync)
+        super().attach(engine, name, warn_if_exists, Events.ITERATION_COMPLETED if event is None else event)
+
+    def sync(self, engine: Any = None) -> None:
+        """Restart the average from the network's current weights (and buffers)."""
+        self.ema_model.load_state_dict(self.model.state_dict())
 
 
 # --------------------------------------------------------------------------------------------------

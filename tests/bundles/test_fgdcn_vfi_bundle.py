@@ -126,6 +126,32 @@ def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_
     assert "--precompute_teacher true" in str(refused.value.__cause__)
 
 
+def test_weight_average_is_validated_and_saved_and_starts_from_init_ckpt(tiny_checkpoint, clips, tmp_path):
+    """--ema_momentum: validation and model.pt / model_key_metric.pt use the moving average of the weights, which
+    starts from --init_ckpt (a tiny momentum keeps it there) while the trained weights move on."""
+    out = tmp_path / "train"
+    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
+        batch_size=2, learning_rate=1e-2, val_interval=1, dataset_dir=str(clips), val_dataset_dir=str(clips),
+        init_ckpt=str(tiny_checkpoint), ema_momentum=1e-9, output_dir=str(out))
+    init = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    averaged = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+    best = torch.load(out / "model_key_metric.pt", map_location="cpu", weights_only=True)
+    trained = torch.load(out / "model_final.pt", map_location="cpu", weights_only=True)["model"]
+    assert all(torch.allclose(averaged[k], init[k], atol=1e-6) for k in init)
+    assert all(torch.equal(best[k], averaged[k]) for k in init)
+    moved = max((trained[k] - init[k]).abs().max().item() for k in init)
+    assert moved > 1e-3
+    assert json.loads((out / "training_info.json").read_text())["ema_momentum"] == 1e-9
+
+
+def test_robust_distillation_option_reaches_the_loss(tmp_path):
+    parser = ConfigParser()
+    parser.read_config(_cfg("train.json"))
+    assert parser.get_parsed_content("loss").distill.robust_beta == 0.0  # the release's plain EPE by default
+    parser.update({"distill_robust_beta": 0.3, "output_dir": str(tmp_path)})
+    assert parser.get_parsed_content("loss").distill.robust_beta == 0.3
+
+
 def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path):
     run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))

@@ -14,8 +14,10 @@ from monai_mcrecon.losses.fgdcn import (
     FlowDistillationLoss,
     LapLoss,
     TVL1FlowTeacher,
+    adaptive_charbonnier,
     flow_epe,
     laplacian_kernel,
+    robust_weight,
 )
 from monai_mcrecon.networks.blocks.warp import flow_warp, resize_flow
 from monai_mcrecon.networks.nets.fgdcn import FGDCNOutput
@@ -198,6 +200,53 @@ def test_fgdcn_loss_anchor_and_refined_flow_terms_are_off_by_default_and_exact_w
     # without teacher flows the refined term is absent, the anchor term is not
     no_teacher = FGDCNLoss(anchor_weight=0.5, refined_flow_weight=0.2)(out, b)
     assert float(no_teacher["refined"]) == 0.0 and float(no_teacher["anchor"]) == pytest.approx(float(terms["anchor"]))
+
+
+def test_adaptive_charbonnier_is_charbonnier_at_full_weight_and_flat_at_zero_weight():
+    d = torch.tensor([[[[0.0, 0.5, -2.0, 3.0]]]], dtype=torch.float64)
+    one, zero = torch.ones_like(d), torch.zeros_like(d)
+    assert float(adaptive_charbonnier(d, one)) == pytest.approx(float(torch.sqrt(d**2 + 1e-6).mean()))
+    assert float(adaptive_charbonnier(d, zero)) == pytest.approx(1.0)
+    # w = 0.5: exponent 1/4, eps = 10^(-4/3) (IFRNet's Charbonnier_Ada by hand)
+    half = torch.full_like(d, 0.5)
+    expected = np.mean((d.numpy() ** 2 + 10 ** (-8 / 3)) ** 0.25)
+    assert float(adaptive_charbonnier(d, half)) == pytest.approx(expected)
+    # no gradient where the weight is 0: the teacher is ignored where the network's flow disagrees with it
+    d.requires_grad_(True)
+    adaptive_charbonnier(d, zero).backward()
+    assert torch.count_nonzero(d.grad) == 0
+
+
+def test_robust_distillation_weights_each_pixel_by_the_final_flow_agreement():
+    """robust_beta = 0.3 (IFRNet): w = exp(-0.3 EPE(final, T)); with the final flow equal to the teacher's, w = 1 and
+    the loss is the mean Charbonnier of the component differences; where the final flow is far off, the pixel's
+    term flattens to 1."""
+    b, h, w = 1, 32, 32
+    t = torch.zeros(b, 4, h, w, dtype=torch.float64)
+    t[:, 0], t[:, 2] = 2.0, -2.0
+    coarse = [torch.zeros(b, 4, h // 2, w // 2, dtype=torch.float64)]  # zero flow: component differences (-1, 0), (1, 0)
+    assert float(robust_weight(t, t, 0.3).min()) == 1.0
+    agree = FlowDistillationLoss(robust_beta=0.3)(coarse, t, final_flow=t)
+    assert float(agree) == pytest.approx(float(torch.sqrt(torch.tensor([1.0, 1e-6], dtype=torch.float64)).mean()))
+    # final flow 10 px off in the left half: w = exp(-3) there, whose penalty is near 1 instead of 0.5
+    final = t.clone()
+    final[..., : w // 2] += 10.0
+    rw = robust_weight(final[:, :2], t[:, :2], 0.3)  # per direction: (10, 10) px off
+    assert torch.allclose(rw[..., : w // 2], torch.full_like(rw[..., : w // 2], np.exp(-0.3 * np.sqrt(200.0))))
+    off = FlowDistillationLoss(robust_beta=0.3)(coarse, t, final_flow=final)
+    assert float(agree) < float(off) < 1.0
+    # the release's EPE is the default, and the robust form needs the final flow on the teacher's grid
+    assert float(FlowDistillationLoss()(coarse, t)) == pytest.approx(float(np.sqrt(1 + 1e-6)))
+    with pytest.raises(ValueError, match="final flow"):
+        FlowDistillationLoss(robust_beta=0.3)(coarse, t)
+    with pytest.raises(ValueError, match="robust_beta"):
+        FlowDistillationLoss(robust_beta=-1.0)
+    # FGDCNLoss uses the network's refined flow as the final flow for both flow terms
+    out = _output(_img(b=1, h=h, w=w))
+    out.flow = t.clone()
+    terms = FGDCNLoss(flow_weight=1.0, refined_flow_weight=1.0, robust_beta=0.3)(out, {"label": out.rec, "teacher_flow": t})
+    assert float(terms["flow"]) == pytest.approx(float(agree))
+    assert float(terms["refined"]) == pytest.approx(float(np.sqrt(1e-6)))
 
 
 def test_fgdcn_loss_errors_name_the_fix():
