@@ -330,8 +330,6 @@ class CheckpointLoader(_MonaiCheckpointLoader):
         if not self.strict_shape:
             for name, obj in list(self.load_dict.items()):
                 if isinstance(obj, torch.nn.Module):
-                    from monai.networks.utils import copy_model_state
-
                     checkpoint[name] = copy_model_state(obj, checkpoint, inplace=False)[0]
                 else:
                     self.load_dict.pop(name)
