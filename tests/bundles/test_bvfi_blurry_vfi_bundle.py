@@ -51,7 +51,6 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     info = json.loads((out / "training_info.json").read_text())
     assert info["network"] == "BVFI" and info["preset"] == "tiny" and info["iterations"] == 2
     assert info["parameters"] == sum(p.numel() for p in net.parameters())
-    # 3 training clips of 24, 24 and 32 frames give 10 + 10 + 18 windows of 15 sharp frames
     # 85 windows of 15 frames in the sample's 6 training clips (24, 24, 30, 22, 37, 32 frames)
     assert info["window_length"] == 15 and info["training_windows"] == 85
     assert info["blur"] == {"period": 4, "exposure": 3, "noise_sigma": 0.0, "quantize": True}
@@ -65,6 +64,35 @@ def test_training_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
     end = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
     assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in start)
     assert json.loads((tmp_path / "training_info.json").read_text())["init_ckpt"] == str(tiny_checkpoint)
+
+
+def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_checkpoint, tmp_path):
+    """--val_interval 1 on a user folder: one 16-frame clip gives 2 windows of 15 frames (every one with
+    --val_stride 1); the validation PSNR is logged and model_key_metric.pt holds the validated weights."""
+    folder = tmp_path / "val" / "clip"
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0:32, 0:40]
+    for i in range(16):
+        img = np.stack([0.5 + 0.3 * np.sin((x + i) / 3.0 + c) * np.cos(y / 4.0) for c in range(3)], -1)
+        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(folder / f"{i:04d}.png")
+    out = tmp_path / "train"
+    parser = ConfigParser()
+    parser.read_config(_cfg("train.json"))
+    parser.update({"val_dataset_dir": str(folder.parent), "val_stride": 1, "output_dir": str(out)})
+    assert len(parser.get_parsed_content("validate#datalist")) == 2
+    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
+        init_ckpt=str(tiny_checkpoint), learning_rate=0.0, min_learning_rate=0.0, val_interval=1, val_stride=1,
+        val_dataset_dir=str(folder.parent), output_dir=str(out))
+    best = torch.load(out / "model_key_metric.pt", map_location="cpu", weights_only=True)
+    start = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    assert all(torch.equal(best[k], start[k]) for k in start)  # learning rate 0: the validated weights are the start
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["val_interval"] == 1 and info["val_dataset_dir"] == str(folder.parent)
+    # the default: every 2nd epoch on the sample's val split, every 4th window
+    defaults = ConfigParser()
+    defaults.read_config(_cfg("train.json"))
+    defaults.update({"output_dir": str(tmp_path / "d")})
+    assert defaults["val_interval"] == 2 and len(defaults.get_parsed_content("validate#datalist")) == 19
 
 
 def test_evaluate_writes_overall_and_per_time_metrics_and_figures(tiny_checkpoint, tmp_path):
