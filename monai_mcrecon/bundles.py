@@ -72,9 +72,9 @@ def bundle_dir(name: str) -> str:
 
 
 def as_bool(value: Any) -> bool:
-    """A config flag given as ``True``/``False`` or, from the command line, as a string (``true``, ``1``, ``yes``;
+    """A config flag given as ``True``/``False`` or, from the command line, as a string (``true``, ``1``, ``yes``, ``on``;
     anything else is false): ``"$monai_mcrecon.bundles.as_bool(@flag)"``."""
-    return str(value).lower() in ("true", "1", "yes")
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
 def write_run_info(output_dir: str, info: dict, filename: str = "training_info.json") -> str:
