@@ -353,13 +353,14 @@ class FlowStepLoss(nn.Module):
 
     The release distils only the coarse IFBlock flows, and through the image loss alone the refined flows of a
     small network stay near zero for thousands of iterations; supervising them directly is what this warm-up adds.
+    ``robust_beta`` > 0 uses the paper's task-oriented distillation for both flow terms, as in :class:`FGDCNLoss`.
     Returns ``{"loss", "anchor", "coarse", "refined"}`` (weighted terms).
     """
 
     def __init__(self, anchor_weight: float = 1.0, coarse_weight: float = 0.1, refined_weight: float = 0.1,
-                 label_key: str = "label", teacher_key: str = "teacher_flow") -> None:
+                 label_key: str = "label", teacher_key: str = "teacher_flow", robust_beta: float = 0.0) -> None:
         super().__init__()
-        self.lap, self.distill = LapLoss(), FlowDistillationLoss()
+        self.lap, self.distill = LapLoss(), FlowDistillationLoss(robust_beta=robust_beta)
         self.weights = {"anchor": anchor_weight, "coarse": coarse_weight, "refined": refined_weight}
         self.label_key, self.teacher_key = label_key, teacher_key
 
@@ -372,11 +373,12 @@ class FlowStepLoss(nn.Module):
                 f"'{self.teacher_key}']."
             )
         gt, t = target[self.label_key], target[self.teacher_key]
+        final = _get(pred, "flow") if self.distill.robust_beta else None
         terms = {
             "anchor": self.weights["anchor"] * self.lap(_get(pred, "anchor"), gt),
-            "coarse": self.weights["coarse"] * self.distill(_get(pred, "flow_list"), t),
+            "coarse": self.weights["coarse"] * self.distill(_get(pred, "flow_list"), t, final),
             # the same EPE on the full-resolution refined flows (no resize: they share the teacher's grid)
-            "refined": self.weights["refined"] * self.distill([_get(pred, "flow")], t),
+            "refined": self.weights["refined"] * self.distill([_get(pred, "flow")], t, final),
         }
         terms["loss"] = terms["anchor"] + terms["coarse"] + terms["refined"]
         return terms

@@ -103,6 +103,13 @@ def test_flow_step_loss_terms():
     assert all(p.grad is not None for p in net.blocks[0].parameters())
     with pytest.raises(KeyError, match="precompute_teacher"):
         loss(pred, {"label": gt})
+    # the task-oriented (robust) form: where the final flow agrees with the teacher it is the Charbonnier penalty
+    robust = FlowStepLoss(robust_beta=0.3)(pred, {"label": gt, "teacher_flow": pred["flow"].detach()})
+    assert float(robust["refined"]) == pytest.approx(0.1 * 1e-3, rel=1e-3)
+    far = pred["flow"].detach() + torch.tensor([30.0, 40.0, 0.0, 0.0]).view(1, 4, 1, 1)
+    flat = FlowStepLoss(robust_beta=0.3)(pred, {"label": gt, "teacher_flow": far})
+    # direction 0 is 50 px off: weight exp(-15), penalty about 1 per component instead of the EPE's 50
+    assert float(flat["refined"]) == pytest.approx(0.1 * (1.0 + 1e-3) / 2, rel=1e-2)
 
 
 def test_flow_step_alone_names_the_size_it_needs():
