@@ -615,7 +615,7 @@ def resume_path(output_dir: str | Path, resume: bool | str = False, resume_from:
             raise FileNotFoundError(f"--resume_from {resume_from!r} does not exist; check the path.")
         return str(resume_from)
     if isinstance(resume, str):
-        resume = resume.strip().lower() in ("1", "true", "yes", "on")
+        resume = as_bool(resume)
     if not resume:
         return None
     found = latest_checkpoint(output_dir)
@@ -734,7 +734,7 @@ def skip_finished(data: list, output_dir: str, pattern: str, overwrite: bool | s
     import logging
 
     if isinstance(overwrite, str):
-        overwrite = overwrite.strip().lower() in ("1", "true", "yes", "on")
+        overwrite = as_bool(overwrite)
     if overwrite:
         return list(data)
     todo, done = [], []

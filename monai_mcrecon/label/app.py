@@ -26,6 +26,7 @@ import logging
 import os
 from typing import Any
 
+from monai_mcrecon.bundles import as_bool
 from monai_mcrecon.label import pydicom_compat
 
 pydicom_compat()
@@ -42,10 +43,6 @@ __all__ = ["BUNDLES", "MCReconApp", "asgi_app"]
 logger = logging.getLogger(__name__)
 
 BUNDLES = ("mc_cdic_recon", "mc_cdic_sr")
-
-
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 class MCReconApp(MONAILabelApp):
@@ -77,7 +74,7 @@ class MCReconApp(MONAILabelApp):
         )
 
     def init_infers(self) -> dict[str, InferTask]:
-        simulate = _flag(self.conf.get("simulate_acquisition", "false"))
+        simulate = as_bool(self.conf.get("simulate_acquisition", "false"))
         infers: dict[str, InferTask] = {}
         for name in self.models:
             studies = getattr(self, "studies", None)
@@ -87,7 +84,7 @@ class MCReconApp(MONAILabelApp):
         return infers
 
     def init_trainers(self) -> dict[str, TrainTask]:
-        if _flag(self.conf.get("skip_trainers", "false")):
+        if as_bool(self.conf.get("skip_trainers", "false")):
             return {}
         return {
             f"train_{name}": GuidedRestorationTrain(os.path.join(self.model_dir, f"train_{name}"), bundle=name)
