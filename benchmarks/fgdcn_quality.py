@@ -3,13 +3,16 @@
     python benchmarks/fgdcn_quality.py --ckpt bundles/fgdcn_vfi/models/model.pt \
         --out benchmarks/results/fgdcn_quality.md --figure benchmarks/results/fgdcn_quality.png
     python benchmarks/fgdcn_quality.py --time_only          # seconds per training iteration of `small`
+    python benchmarks/fgdcn_quality.py --no_self_ensemble   # plain FGDCN only (one network call per triplet)
 
 Runs ``bundles/fgdcn_vfi/configs/evaluate.json`` (every triplet ``i, i + 1, i + 2`` of the test clips at full
 frame size, the middle frame interpolated from the outer two), so the numbers are that bundle's
 ``metrics.csv``: PSNR over all RGB channels and SSIM (11x11 Gaussian window, sigma 1.5, mean over channels),
 both with data range 1, FGDCN output clamped to [0, 1]. Baselines (``monai_mcrecon.baselines``): the mean of
 the two frames, and TV-L1 optical flow (scikit-image) with both frames warped to t = 0.5 and blended. The table
-gives the mean over all triplets and per clip.
+gives the mean over all triplets and per clip. A second run adds FGDCN with the bundle's ``--self_ensemble true``
+(``monai_mcrecon.inference.SelfEnsembleInferer``: the mean over the frames as given and swapped, each also
+flipped horizontally and vertically, 6 network calls per triplet).
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from monai_mcrecon.networks.nets.fgdcn import FGDCN
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "fgdcn_vfi" / "configs"
 METHODS = (("frame averaging", "input"), ("TV-L1 warping", "tvl1"), ("FGDCN", ""))
+SELF_ENSEMBLE = ("FGDCN + self-ensemble", "se")
 
 
-def evaluate(ckpt: str, preset: str, dataset_dir: str | None) -> list[dict]:
+def evaluate(ckpt: str, preset: str, dataset_dir: str | None, **overrides) -> list[dict]:
     """Per-triplet rows of the bundle's metrics.csv (the ``mean`` row dropped)."""
     with tempfile.TemporaryDirectory() as tmp:
         run(config_file=str(CFG / "evaluate.json"), ckpt_path=ckpt, preset=preset, dataset_dir=dataset_dir,
-            output_dir=tmp, save_figures=False, device="$torch.device('cpu')")
+            output_dir=tmp, save_figures=False, device="$torch.device('cpu')", **overrides)
         rows = list(csv.DictReader(open(Path(tmp) / "metrics.csv")))
     return [r for r in rows if r["case_id"] != "mean"]
 
@@ -69,6 +73,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="Markdown table to write")
     ap.add_argument("--figure", default=None, help="PNG bar figure of the mean PSNR / SSIM")
     ap.add_argument("--time_only", action="store_true", help="only measure seconds per training iteration")
+    ap.add_argument("--no_self_ensemble", action="store_true", help="skip the self-ensemble run")
     args = ap.parse_args()
 
     sec = time_training_step(args.preset)
@@ -77,6 +82,14 @@ def main() -> None:
         return
     ckpt = Path(args.ckpt).resolve()
     rows = evaluate(str(ckpt), args.preset, args.dataset_dir)
+    methods = METHODS
+    if not args.no_self_ensemble:
+        se = evaluate(str(ckpt), args.preset, args.dataset_dir, self_ensemble=True, tvl1_baseline=False)
+        if [r["case_id"] for r in se] != [r["case_id"] for r in rows]:
+            raise RuntimeError("the self-ensemble run evaluated other triplets than the plain run")
+        for r, e in zip(rows, se):
+            r["psnr_se"], r["ssim_se"] = e["psnr"], e["ssim"]
+        methods = (*METHODS, SELF_ENSEMBLE)
     clips = defaultdict(list)
     for r in rows:
         clips[r["case_id"].rpartition("_")[0]].append(r)
@@ -90,12 +103,12 @@ def main() -> None:
         f"FGDCN `{args.preset}` frame interpolation (t = 0.5) on the held-out clips (bundle evaluate.json, full frames, "
         f"{len(rows)} triplets); checkpoint `{shown}`. PSNR (dB) / SSIM on RGB in [0, 1].",
         "",
-        "| triplets | n | " + " | ".join(f"PSNR {m}" for m, _ in METHODS) + " | " + " | ".join(f"SSIM {m}" for m, _ in METHODS) + " |",
-        "|---|---|" + "---|" * (2 * len(METHODS)),
+        "| triplets | n | " + " | ".join(f"PSNR {m}" for m, _ in methods) + " | " + " | ".join(f"SSIM {m}" for m, _ in methods) + " |",
+        "|---|---|" + "---|" * (2 * len(methods)),
     ]
     for name, rs in groups:
-        p = " | ".join(f"{mean(rs, ('psnr_' + s) if s else 'psnr'):.2f}" for _, s in METHODS)
-        s_ = " | ".join(f"{mean(rs, ('ssim_' + s) if s else 'ssim'):.4f}" for _, s in METHODS)
+        p = " | ".join(f"{mean(rs, ('psnr_' + s) if s else 'psnr'):.2f}" for _, s in methods)
+        s_ = " | ".join(f"{mean(rs, ('ssim_' + s) if s else 'ssim'):.4f}" for _, s in methods)
         lines.append(f"| {name} | {len(rs)} | {p} | {s_} |")
     wins_avg = sum(float(r["psnr"]) > float(r["psnr_input"]) for r in rows)
     wins_tv = sum(float(r["psnr"]) > float(r["psnr_tvl1"]) for r in rows)
@@ -104,10 +117,15 @@ def main() -> None:
         f"FGDCN beats frame averaging on {wins_avg}/{len(rows)} triplets and TV-L1 warping on {wins_tv}/{len(rows)} "
         f"(PSNR). Training step of `{args.preset}` (batch 4, 64x64, release loss, CPU): {sec:.2f} s.",
     ]
+    if methods is not METHODS:
+        se_avg = sum(float(r["psnr_se"]) > float(r["psnr_input"]) for r in rows)
+        se_tv = sum(float(r["psnr_se"]) > float(r["psnr_tvl1"]) for r in rows)
+        lines.append(f"With the self-ensemble: above frame averaging on {se_avg}/{len(rows)} triplets, above TV-L1 warping "
+                     f"on {se_tv}/{len(rows)}.")
     emit(lines, args.out)
     if args.figure:
         bars = [(m, mean(rows, ("psnr_" + s) if s else "psnr"), mean(rows, ("ssim_" + s) if s else "ssim"), float("nan"))
-                for m, s in METHODS]
+                for m, s in methods]
         save_bar_figure(bars, args.figure, f"FGDCN {args.preset}: held-out video triplets ({len(rows)})")
 
 

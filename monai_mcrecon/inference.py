@@ -6,6 +6,11 @@
   network (compiled once per network), automatic mixed precision on CUDA (ignored on CPU, where
   bfloat16 autocast would change results beyond the tolerances below), and tiles
   (:class:`TiledInferer`) inside every slice batch.
+* :class:`SelfEnsembleInferer` (not output-preserving, on purpose): the average of the network's outputs
+  over flipped inputs (each output flipped back) and, for frame interpolation, over the two input frames
+  swapped (the middle frame of ``(I1, I0)`` is the same frame). The "self-ensemble" of image restoration
+  (Lim et al., EDSR, CVPRW 2017; Timofte et al., CVPR 2016) and of frame interpolation (RIFE, IFRNet test
+  with flips and time reversal); it costs one network call per variant.
 * :class:`TiledInferer`: :class:`monai.inferers.SlidingWindowInferer` with a margin weight map:
   every tile contributes with weight 1 in its centre and ``margin_weight`` (1e-6) in a border of
   ``margin`` pixels, and tiles overlap by ``2 * margin``. For a network whose receptive-field radius
@@ -28,7 +33,7 @@ from monai.inferers import Inferer, SimpleInferer, SlidingWindowInferer
 from monai.inferers.utils import sliding_window_inference
 from torch import nn
 
-__all__ = ["OptimizedInferer", "TiledInferer", "margin_weight_map", "prepare_network", "tile_margins"]
+__all__ = ["OptimizedInferer", "SelfEnsembleInferer", "TiledInferer", "margin_weight_map", "prepare_network", "tile_margins"]
 
 
 def tile_margins(roi_size: Sequence[int], margin: Sequence[int] | int, spatial_size: Sequence[int]) -> list[int]:
@@ -172,3 +177,70 @@ class OptimizedInferer(Inferer):
         if isinstance(out, torch.Tensor):
             return out.to(inputs.dtype if inputs.is_floating_point() else out.dtype).contiguous().clone()
         return out
+
+
+_FLIP_DIMS = {"h": (-1,), "v": (-2,), "hv": (-2, -1)}
+
+
+class SelfEnsembleInferer(Inferer):
+    """Average a network over flipped (and, for two-frame inputs, swapped) copies of its inputs.
+
+    Every variant flips the input and each tensor argument with the input's spatial size (``h``: width,
+    ``v``: height, ``hv``: both), calls the wrapped inferer, flips the output back; with ``swap_inputs`` each
+    of these also runs with the two frames swapped (``network(frame1, frame0)``, or a stacked input
+    ``[B, 2, C, H, W]`` reversed along dim 1). The result is the mean
+    of the ``(1 + len(flips)) * (2 if swap_inputs else 1)`` outputs. For a network that commutes with the flips
+    and is symmetric in its two inputs, this equals the plain output.
+
+    Args:
+        inferer: the wrapped inferer (default ``SimpleInferer()``).
+        flips: any of ``"h"``, ``"v"``, ``"hv"`` (the unflipped pass always runs).
+        swap_inputs: also average over the two frames swapped (frame interpolation at t = 0.5): the
+            second frame is the first extra argument, or the input stacks both as ``[B, 2, C, H, W]``.
+
+    Raises:
+        ValueError: an unknown flip, or ``swap_inputs`` without a second image argument of the input's shape.
+    """
+
+    def __init__(self, inferer: Inferer | None = None, flips: Sequence[str] = ("h", "v"), swap_inputs: bool = False) -> None:
+        super().__init__()
+        bad = [f for f in flips if f not in _FLIP_DIMS]
+        if bad:
+            raise ValueError(f"Unknown flips {bad}; use any of {sorted(_FLIP_DIMS)} (the unflipped pass always runs).")
+        self.inferer = inferer if inferer is not None else SimpleInferer()
+        self.flips = tuple(flips)
+        self.swap_inputs = bool(swap_inputs)
+
+    @property
+    def num_passes(self) -> int:
+        return (1 + len(self.flips)) * (2 if self.swap_inputs else 1)
+
+    def __call__(self, inputs: torch.Tensor, network: Callable, *args: Any, **kwargs: Any) -> torch.Tensor:
+        def image_like(x: Any) -> bool:
+            return isinstance(x, torch.Tensor) and x.ndim == inputs.ndim and x.shape[-2:] == inputs.shape[-2:]
+
+        stacked = not args and inputs.ndim == 5 and inputs.shape[1] == 2
+        if self.swap_inputs and not (stacked or (args and image_like(args[0]))):
+            raise ValueError(
+                "SelfEnsembleInferer(swap_inputs=True) needs two frames: network(frame0, frame1) with a second image of "
+                f"the input's shape, or one stacked input [B, 2, C, H, W]; got an input of shape {tuple(inputs.shape)} "
+                f"and extra arguments {[type(a).__name__ for a in args]}. Set swap_inputs=False for single-input networks."
+            )
+        total, count = None, 0
+        for dims in [(), *(_FLIP_DIMS[f] for f in self.flips)]:
+            x = inputs.flip(dims) if dims else inputs
+            rest = [a.flip(dims) if dims and image_like(a) else a for a in args]
+            orders = [(x, rest)]
+            if self.swap_inputs:
+                orders.append((x.flip(1), rest) if stacked else (rest[0], [x, *rest[1:]]))
+            for first, others in orders:
+                out = self.inferer(first, network, *others, **kwargs)
+                if not isinstance(out, torch.Tensor):
+                    raise TypeError(
+                        f"SelfEnsembleInferer averages tensor outputs; the network returned {type(out).__name__} "
+                        "(put the network in eval mode, or use a network that returns one image)."
+                    )
+                out = out.flip(dims) if dims else out
+                total = out if total is None else total + out
+                count += 1
+        return total / count

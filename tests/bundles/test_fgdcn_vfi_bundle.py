@@ -255,3 +255,18 @@ def test_shipped_small_weights_beat_frame_averaging(shipped_mean):
                    "0.34 dB below TV-L1 warping on all 44 held-out triplets; see bundles/fgdcn_vfi/docs/README.md")
 def test_shipped_small_weights_beat_tvl1_on_held_out_triplets(shipped_mean):
     assert shipped_mean["psnr"] > shipped_mean["psnr_tvl1"]
+
+
+def test_inference_self_ensemble_averages_flips_and_swapped_frames(tiny_checkpoint, clips, tmp_path):
+    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+        output_dir=str(tmp_path), self_ensemble="true", self_ensemble_flips=["h"])
+    net = FGDCN.from_preset("tiny").eval()
+    net.load_state_dict(torch.load(tiny_checkpoint, map_location="cpu", weights_only=True))
+    f0, f1 = _load(clips / "pan" / "0001.png")[None], _load(clips / "pan" / "0002.png")[None]
+    with torch.no_grad():
+        plain = net(f0, f1)[0].clamp(0, 1)
+        ref = ((net(f0, f1) + net(f1, f0) + net(f0.flip(-1), f1.flip(-1)).flip(-1)
+                + net(f1.flip(-1), f0.flip(-1)).flip(-1)) / 4)[0].clamp(0, 1)
+    written = _load(tmp_path / "pan" / "0003.png")
+    assert float((written - ref).abs().max()) <= 0.5 / 255 + 1e-6
+    assert float((ref - plain).abs().max()) > 2 / 255  # the ensemble is not the plain output
