@@ -51,8 +51,8 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     info = json.loads((out / "training_info.json").read_text())
     assert info["network"] == "BVFI" and info["preset"] == "tiny" and info["iterations"] == 2
     assert info["parameters"] == sum(p.numel() for p in net.parameters())
-    # 85 windows of 15 frames in the sample's 6 training clips (24, 24, 30, 22, 37, 32 frames)
-    assert info["window_length"] == 15 and info["training_windows"] == 85
+    # 170 windows of 15 frames in the sample's 9 training clips (40, 40, 47, 24, 24, 30, 22, 37, 32 frames)
+    assert info["window_length"] == 15 and info["training_windows"] == 170
     assert info["blur"] == {"period": 4, "exposure": 3, "noise_sigma": 0.0, "quantize": True}
 
 
