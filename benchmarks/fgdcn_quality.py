@@ -117,7 +117,7 @@ def main() -> None:
         f"FGDCN beats frame averaging on {wins_avg}/{len(rows)} triplets and TV-L1 warping on {wins_tv}/{len(rows)} "
         f"(PSNR). Training step of `{args.preset}` (batch 4, 64x64, release loss, CPU): {sec:.2f} s.",
     ]
-    if methods is not METHODS:
+    if not args.no_self_ensemble:
         se_avg = sum(float(r["psnr_se"]) > float(r["psnr_input"]) for r in rows)
         se_tv = sum(float(r["psnr_se"]) > float(r["psnr_tvl1"]) for r in rows)
         lines.append(f"With the self-ensemble: above frame averaging on {se_avg}/{len(rows)} triplets, above TV-L1 warping "

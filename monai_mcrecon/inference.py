@@ -1,4 +1,4 @@
-"""Faster inference with the same outputs: one home for the inference-time options.
+"""Inference-time options in one home: faster inference with the same outputs, and the self-ensemble.
 
 * :class:`OptimizedInferer` wraps any MONAI inferer (``SimpleInferer``, the bundles' ``SliceInferer``
   with its slice batching, ``SlidingWindowInferer``) and runs it under ``torch.inference_mode``,
