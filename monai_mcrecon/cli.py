@@ -90,6 +90,12 @@ def _add_model_args(p: argparse.ArgumentParser, task: str) -> None:
         "skips the cases that are finished and completes interrupted ones).",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars.")
+    p.add_argument(
+        "--data-consistency", action=argparse.BooleanOptionalAction, default=True,
+        help="re-impose the acquired k-space on the output (the bundle's data_consistency_output). Only a "
+        "single-coil fastMRI .h5 target (not --crop-to-recon-size) carries it; NIfTI / DICOM targets are magnitude "
+        "images and multi-coil files coil-combined ones, so they run without it. run_info.json records what was done.",
+    )
     g = p.add_argument_group(
         "inference speed (docs/performance.md; without these options the bundle runs under torch.inference_mode "
         "in slice batches)"
@@ -132,6 +138,9 @@ example:
   monai-mcrecon reconstruct --target study/target_degraded.nii.gz --reference study/reference.nii.gz \\
       --output recon --device cuda:0 --batch-size 8
   monai-mcrecon reconstruct --target study/target_kspace.h5 --reference t1.nii.gz --coil-combine sense --output recon_h5
+
+A single-coil .h5 target (e.g. simulate --single-coil-h5) also gets data consistency with its acquired
+k-space (--no-data-consistency to turn it off); run_info.json says whether it was applied.
 """
 
 SR_EXAMPLE = """\
@@ -150,7 +159,8 @@ Writes <output>/truth.nii.gz, <output>/target_degraded.nii.gz, <output>/simulati
 <output>/reference.nii.gz (with --reference); for --task recon also mask.npy and mask.json
 (one mask for every slice, phase encoding along the second voxel axis), and with --coils N a
 multi-coil fastMRI file <output>/target_kspace.h5 (undersampled k-space, 'mask',
-'reconstruction_rss').
+'reconstruction_rss'), or with --single-coil-h5 a single-coil one (the k-space behind
+target_degraded.nii.gz, 'mask', 'reconstruction_esc'), which reconstruct uses for data consistency.
 
 example:
   monai-mcrecon simulate --input t2.nii.gz --reference t1.nii.gz --output study --mask-type random \\
@@ -232,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="recon: also write a multi-coil fastMRI h5 with this many simulated coils (0: none; 1-D masks only).",
     )
     p.add_argument(
+        "--single-coil-h5", action="store_true",
+        help="recon: also write target_kspace.h5 as a single-coil fastMRI file (the undersampled k-space of "
+        "target_degraded.nii.gz; 1-D masks only; not with --coils).",
+    )
+    p.add_argument(
         "--snr-db", type=float, default=None,
         help="with --coils: k-space SNR in dB (mean coil signal power / noise variance); default noise-free.",
     )
@@ -301,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 compile=args.compile,
                 tile=args.tile,
                 tile_margin=args.tile_margin,
+                data_consistency=args.data_consistency,
             )
             refs = args.reference or []
             if len(args.target) == 1:
@@ -336,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 lr_grid=args.lr_grid,
                 reference=args.reference,
                 overwrite=args.overwrite,
+                single_coil_h5=args.single_coil_h5,
             )
         elif args.command == "run-bundle":
             run_bundle(args.bundle, args.config, _parse_overrides(extra), trust=args.trust_bundle)

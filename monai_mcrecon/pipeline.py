@@ -7,14 +7,18 @@
   auto-calibration region).
 * :func:`run_model`: the restoration of a target volume with a bundle (``reconstruct`` /
   ``super-resolve``). The target and the reference are written as NIfTI into a temporary dataset
-  folder, and the bundle's own ``inference.json`` runs on it through :func:`monai.bundle.run`
+  folder, and the bundle's own ``inference.json`` runs on it (as :func:`monai.bundle.run` does)
   (``simulate_acquisition=False``: the target *is* the degraded image), so the command uses the
   bundle's intensity scaling, slice axis, slice batching (``slice_batch_size``) and progress bars.
   A reference on another grid is registered (rigidly, :class:`~monai_mcrecon.transforms.registration.RegisterReference`)
   and resampled onto the target grid first. Outputs: NIfTI (the target's affine), and a derived
-  DICOM series for DICOM targets (or on request).
+  DICOM series for DICOM targets (or on request). A single-coil fastMRI h5 target (not cropped)
+  goes through the bundle's ``kspace_file`` route instead, so that its acquired k-space reaches the
+  bundle's output data consistency; ``run_info.json`` records whether data consistency was applied
+  and, when not, why (a magnitude image carries no acquired k-space).
 * :func:`simulate`: a retrospective study from a fully sampled volume (undersampling with a mask,
-  optionally multi-coil fastMRI h5 k-space, or k-space truncation for super-resolution).
+  optionally multi-coil or single-coil fastMRI h5 k-space, or k-space truncation for
+  super-resolution).
 * :func:`evaluate`: fastMRI PSNR / SSIM / NMSE per volume as CSV and Markdown, plus a figure.
 
 Volumes are ``[X, Y, Z]`` arrays; the 2-D slices ``[X, Y]`` map to k-space ``[H, W]`` with the
@@ -539,6 +543,65 @@ def _check_tiles(tile: Sequence[int], margin: int, image: Sequence[int]) -> None
         raise ValueError(f"--tile {tile[0]} {tile[1]}: {str(err).rstrip('.')} (--tile-margin).") from None
 
 
+def _consistency_route(
+    binfo: dict[str, Any], task: str, tgt: Volume, crop_to_recon_size: bool, data_consistency: bool, has_dc: bool
+) -> tuple[bool, str | None]:
+    """Whether the target goes through the bundle's ``kspace_file`` route (a single-coil, uncropped
+    fastMRI h5 file: its acquired k-space reaches the output data consistency), and why data
+    consistency cannot apply otherwise (``None``: it can, or the bundle decides)."""
+    from monai_mcrecon.transforms.kspace_input import kspace_consistency_note
+
+    cfg = binfo["config"]
+    h5_keys = ("kspace_file", "kspace_crop_to_recon_size", "kspace_coil_combine")
+    can_read_h5 = task == "recon" and all(k in cfg for k in h5_keys)
+    if binfo["needs_reference"]:
+        can_read_h5 = can_read_h5 and "reference_file" in cfg
+    if tgt.kind != "h5":
+        reason = (
+            f"off: the target is a magnitude image ({tgt.kind}), which does not carry the acquired k-space (its phase "
+            "is lost); give the acquisition as a single-coil fastMRI h5 file for data consistency"
+        )
+        if task == "sr":
+            reason = "off: a low-resolution image target carries no acquired k-space"
+        return False, _dc_off(has_dc, data_consistency, reason)
+    note = kspace_consistency_note(bool(tgt.info.get("multicoil")), bool(crop_to_recon_size))
+    if note is not None:
+        return False, _dc_off(has_dc, data_consistency, note)
+    if not can_read_h5:
+        return False, _dc_off(
+            has_dc, data_consistency, f"off: bundle {binfo['name']!r} has no kspace_file input for h5 targets"
+        )
+    return True, _dc_off(has_dc, data_consistency, None)
+
+
+def _dc_off(has_dc: bool, enabled: bool, reason: str | None) -> str | None:
+    if not has_dc:
+        return "off: the bundle has no output data consistency (no data_consistency_output option)"
+    if not enabled:
+        return "off: disabled (--no-data-consistency)"
+    return reason
+
+
+def _run_bundle(config_file: str | Path, overrides: dict[str, Any]) -> str | None:
+    """Run a bundle's inference config (as :func:`monai.bundle.run` does) and return what its
+    :class:`~monai_mcrecon.transforms.DataConsistencyd` recorded for the (last) case, if anything."""
+    from monai.bundle import create_workflow
+
+    workflow = create_workflow(run_id="run", config_file=str(config_file), **overrides)
+    workflow.run()
+    record = None
+    try:
+        evaluator = workflow.parser.get_parsed_content("evaluator")
+        output = evaluator.state.output
+        items = output if isinstance(output, (list, tuple)) else [output]
+        found = [i.get("data_consistency") for i in items if isinstance(i, dict) and i.get("data_consistency")]
+        record = str(found[-1]) if found else None
+    except Exception:  # noqa: BLE001 - another bundle layout: nothing recorded
+        record = None
+    workflow.finalize()
+    return record
+
+
 def run_model(
     target: str | Path,
     output: str | Path,
@@ -561,6 +624,7 @@ def run_model(
     compile: bool = False,
     tile: Sequence[int] | None = None,
     tile_margin: int = 32,
+    data_consistency: bool = True,
 ) -> dict[str, Any]:
     """Reconstruct (``task="recon"``) or super-resolve (``task="sr"``) a target volume with a bundle.
 
@@ -590,20 +654,25 @@ def run_model(
             per slice whose ``tile_margin``-pixel borders are (almost) ignored
             (:class:`~monai_mcrecon.inference.TiledInferer`; an approximation for the MC-CDic and
             CLGNet networks, whose receptive fields are global).
+        data_consistency: re-impose the acquired k-space on the output (the bundle's
+            ``data_consistency_output``) where it is known: single-coil fastMRI h5 targets that are
+            not cropped, which then run through the bundle's ``kspace_file`` route (the bundle reads
+            the h5 file itself; the reference goes as a NIfTI file after registration / resampling).
+            A NIfTI / DICOM target is a magnitude image and a multi-coil h5 target a coil-combined
+            one: neither is the Fourier transform of the acquired k-space, so they run without it.
 
     Returns:
         ``nifti`` (output path), ``dicom`` (folder or None), ``shape``, ``affine``, ``reference``
-        (what was done to it), ``bundle``; also written as ``run_info.json`` in the output folder
-        (last, atomically: its presence marks the case as finished). ``skipped: True`` when the
-        case was already finished.
+        (what was done to it), ``bundle``, ``data_consistency`` (``"on (...)"`` or ``"off: <why>"``),
+        ``data_consistency_applied`` and ``bundle_input`` (``"kspace_file"`` or ``"nifti"``); also
+        written as ``run_info.json`` in the output folder (last, atomically: its presence marks the
+        case as finished). ``skipped: True`` when the case was already finished.
 
     Raises:
         FileNotFoundError: missing target / reference / checkpoint.
         FileExistsError: non-empty output folder without ``overwrite``.
         ValueError: unknown bundle, task / bundle mismatch, missing reference, incompatible shapes.
     """
-    import monai.bundle
-
     if task not in ("recon", "sr"):
         raise ValueError(f"task must be 'recon' or 'sr', got {task!r}.")
     command = "reconstruct" if task == "recon" else "super-resolve"
@@ -679,10 +748,13 @@ def run_model(
         _check_tiles(options["tile_size"], options["tile_margin"], (ref if lr_grid else tgt).array.shape[:2])
     case = tgt.stem or "case"
     t_name, r_name = binfo["target_contrast"], binfo["reference_contrast"]
+    has_dc = "data_consistency_output" in binfo["config"]
+    kspace_route, dc_reason = _consistency_route(binfo, task, tgt, crop_to_recon_size, data_consistency, has_dc)
 
     with tempfile.TemporaryDirectory(prefix="monai_mcrecon_") as tmp:
         data_dir, bundle_out = Path(tmp) / "data", Path(tmp) / "out"
-        save_nifti(tgt.array, tgt.affine, data_dir / case / f"{t_name}.nii.gz")
+        if not kspace_route:
+            save_nifti(tgt.array, tgt.affine, data_dir / case / f"{t_name}.nii.gz")
         if ref is not None:
             save_nifti(ref.array, ref.affine, data_dir / case / f"{r_name}.nii.gz")
         overrides: dict[str, Any] = {
@@ -699,21 +771,41 @@ def run_model(
             overrides["device"] = str(device)
         if ckpt is not None:
             overrides["ckpt_path"] = str(Path(ckpt).resolve())
+        if has_dc and not data_consistency:
+            overrides["data_consistency_output"] = False
+        if kspace_route:  # the bundle reads the h5 file itself and keeps its acquired k-space
+            overrides["kspace_file"] = str(tgt.path.resolve())
+            overrides["kspace_crop_to_recon_size"] = False
+            overrides["kspace_coil_combine"] = coil_combine
+            if ref is not None:
+                overrides["reference_file"] = str(data_dir / case / f"{r_name}.nii.gz")
         from monai_mcrecon.bundles import check_overrides
 
         check_overrides(binfo["config_file"], overrides)
         log(
             f"Running bundle {binfo['name']!r} on {tgt.array.shape[2]} slices of {tgt.array.shape[0]}x{tgt.array.shape[1]} "
-            f"(batches of {batch_size} slices, device {device or 'bundle default'})."
+            f"(batches of {batch_size} slices, device {device or 'bundle default'}"
+            f"{', from the h5 k-space' if kspace_route else ''})."
         )
-        monai.bundle.run(run_id="run", config_file=str(binfo["config_file"]), **overrides)
-        produced = sorted((bundle_out / case).glob(f"*_{suffix}.nii.gz"))
+        record = _run_bundle(binfo["config_file"], overrides)
+        out_dir = bundle_out if kspace_route else bundle_out / case
+        produced = sorted(out_dir.glob(f"*_{suffix}.nii.gz"))
         if not produced:
-            raise RuntimeError(f"The bundle wrote no *_{suffix}.nii.gz under {str(bundle_out / case)!r}.")
+            raise RuntimeError(f"The bundle wrote no *_{suffix}.nii.gz under {str(out_dir)!r}.")
         pred = np.asarray(nib.load(str(produced[0])).dataobj, dtype=np.float32)
         sidecar = produced[0].with_suffix("").with_suffix(".json")
         extra = json.loads(sidecar.read_text()) if sidecar.is_file() else None
 
+    dc_applied = isinstance(record, str) and record.startswith(("hard", "soft"))
+    if dc_applied:
+        dc_text = f"on ({record}): the acquired k-space of the single-coil h5 file is re-imposed on the output"
+    elif dc_reason is not None:
+        dc_text = dc_reason
+    elif record is not None:  # e.g. "off (no acquired k-space)"
+        dc_text = f"off: {record.removeprefix('off').strip(' :()') or 'disabled in the bundle'}"
+    else:
+        dc_text = "off: the bundle did not report data consistency"
+    log(f"Data consistency: {dc_text}.")
     nifti_path = save_nifti(pred, out_affine, out / f"{case}_{suffix}.nii.gz")
     log(f"Wrote {nifti_path} {pred.shape}.")
     dicom_dir = None
@@ -748,6 +840,9 @@ def run_model(
         "device": device,
         "batch_size": batch_size,
         "inference_options": options,
+        "bundle_input": "kspace_file" if kspace_route else "nifti",
+        "data_consistency": dc_text,
+        "data_consistency_applied": dc_applied,
         "nifti": str(nifti_path),
         "dicom": None if dicom_dir is None else str(dicom_dir),
         "shape": list(pred.shape),
@@ -790,6 +885,7 @@ def simulate(
     reference: str | Path | None = None,
     overwrite: bool = False,
     log: Log = print,
+    single_coil_h5: bool = False,
 ) -> dict[str, Any]:
     """Make a retrospective study from a fully sampled volume.
 
@@ -801,7 +897,10 @@ def simulate(
       along Y); ``mask.npy`` and ``mask.json``. With ``coils > 0`` also ``target_kspace.h5``: a
       fastMRI multi-coil file (:func:`~monai_mcrecon.kspace.simulate_multicoil` k-space of every
       slice, undersampled with the mask, the ``mask`` dataset, and ``reconstruction_rss`` the RSS
-      of the fully sampled coil images).
+      of the fully sampled coil images). With ``single_coil_h5`` instead: ``target_kspace.h5`` as a
+      fastMRI single-coil file, ``fft2c`` of every (real) slice undersampled with the mask, the
+      ``mask`` dataset and ``reconstruction_esc`` the input; its ``|ifft2c|`` is
+      ``target_degraded.nii.gz``, and ``reconstruct`` applies data consistency with it.
     * ``task="sr"``: k-space truncation by ``scale``; the HR-grid (zero-padded) image, or the
       LR-grid image with its own affine (``lr_grid``).
 
@@ -809,7 +908,8 @@ def simulate(
 
     Raises:
         FileNotFoundError, FileExistsError, ValueError: missing input, non-empty output folder
-            without ``overwrite``, bad options (e.g. ``coils`` with a 2-D mask).
+            without ``overwrite``, bad options (e.g. ``coils`` with a 2-D mask, ``coils`` with
+            ``single_coil_h5``).
     """
     from monai_mcrecon.kspace import (
         create_mask_func,
@@ -829,6 +929,10 @@ def simulate(
         raise FileNotFoundError(f"Reference {str(reference)!r} does not exist; check --reference.")
     if coils < 0:
         raise ValueError(f"--coils must be >= 0, got {coils}.")
+    if single_coil_h5 and coils:
+        raise ValueError("--single-coil-h5 and --coils both write target_kspace.h5; choose one.")
+    if single_coil_h5 and task != "recon":
+        raise ValueError("--single-coil-h5 is for --task recon (an undersampled acquisition).")
     out = check_output_dir(output, overwrite)
     vol = check_volume(load_volume(src, log=log), "input")
     if vol.kind == "h5":
@@ -839,7 +943,7 @@ def simulate(
     if task == "recon":
         result = create_mask_func(mask_type, acceleration, center_fraction)(tuple(slices.shape[-2:]), seed=seed)
         mask = result.mask
-        _, zero_filled = undersample_image(slices, mask)
+        kspace_us, zero_filled = undersample_image(slices, mask)
         files["target_degraded"] = str(save_nifti(_slices_volume(zero_filled), vol.affine, out / "target_degraded.nii.gz"))
         with atomic_path(out / "mask.npy") as tmp:
             np.save(tmp, mask.numpy())
@@ -861,20 +965,36 @@ def simulate(
             f"Undersampled {slices.shape[0]} slices with a {mask_type} mask: acceleration {result.acceleration:.2f} "
             f"({result.num_low_frequencies} centre lines)."
         )
-        if coils:
+        if coils or single_coil_h5:
             if mask.shape[0] != 1:
                 raise ValueError(
-                    f"--coils writes a fastMRI h5 file, whose mask is 1-D (columns); mask {mask_type!r} is 2-D. Use "
-                    "random, equispaced, mc_cdic or gaussian1d."
+                    f"--{'coils' if coils else 'single-coil-h5'} writes a fastMRI h5 file, whose mask is 1-D (columns); "
+                    f"mask {mask_type!r} is 2-D. Use random, equispaced, mc_cdic or gaussian1d."
                 )
-            sim = simulate_multicoil(slices, num_coils=coils, snr_db=snr_db, seed=seed)
-            truth_rss = rss(ifft2c(sim.kspace))
             spacing = np.linalg.norm(vol.affine[:3, :3], axis=0)
             shape = vol.array.shape
             fov = (shape[0] * spacing[0], shape[1] * spacing[1], float(spacing[2]))
             h5 = out / "target_kspace.h5"
             from monai_mcrecon.data import write_fastmri_h5
 
+        if single_coil_h5:
+            write_fastmri_h5(
+                h5,
+                kspace_us.to(torch.complex64),  # the k-space behind target_degraded.nii.gz
+                reconstruction=slices.to(torch.float32),
+                mask=mask[0],
+                encoding_fov_mm=fov,
+                recon_fov_mm=fov,
+            )
+            files["kspace_h5"] = str(h5)
+            info["single_coil"] = {
+                "kspace": "fft2c of the (real) input slices, undersampled with the mask",
+                "truth": "reconstruction_esc: the input slices",
+            }
+            log(f"Wrote {h5.name}: single-coil k-space, undersampled (its |ifft2c| is target_degraded.nii.gz).")
+        if coils:
+            sim = simulate_multicoil(slices, num_coils=coils, snr_db=snr_db, seed=seed)
+            truth_rss = rss(ifft2c(sim.kspace))
             write_fastmri_h5(
                 h5,
                 (sim.kspace * mask).to(torch.complex64),

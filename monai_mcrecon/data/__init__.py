@@ -77,3 +77,16 @@ __all__ = [
     "write_dicom_series",
     "write_fastmri_h5",
 ]
+
+from monai_mcrecon.data.synthesis import (  # noqa: E402
+    ALLOWED_Z,
+    SYNTH_SOURCE_DIR,
+    SyntheticPairDataset,
+    save_synthesis_figure,
+)
+
+__all__ += ["ALLOWED_Z", "SYNTH_SOURCE_DIR", "SyntheticPairDataset", "save_synthesis_figure"]
+
+from monai_mcrecon.data.real_validation import REAL_VAL_DIR, real_validation_file  # noqa: E402
+
+__all__ += ["REAL_VAL_DIR", "real_validation_file"]

@@ -262,9 +262,12 @@ class GuidedRestorationInfer(BasicInferTask):
 
     def post_transforms(self, data: dict[str, Any] | None = None) -> Sequence[Callable]:
         """Restore intensity units, put the slice axis back last, keep float32 and the output grid's affine."""
-        from monai_mcrecon.transforms import MoveSliceAxisd, RestoreIntensityd
+        from monai_mcrecon.transforms import DataConsistencyd, MoveSliceAxisd, RestoreIntensityd
 
         return [
+            # the bundle's own output data consistency: active where the acquisition is simulated
+            # (simulate_acquisition), a no-op for a scan given as its zero-filled image
+            *[t for t in self._parser(False).get_parsed_content("postprocessing#transforms") if isinstance(t, DataConsistencyd)],
             RestoreIntensityd(keys="pred", range_key="target_intensity_range"),
             MoveSliceAxisd(keys="pred", source=1, destination=-1),
             self._finalize,

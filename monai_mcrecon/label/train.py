@@ -175,7 +175,7 @@ class GuidedRestorationTrain(BasicTrainTask):
         return pairs
 
     def _volume_transforms(self) -> list:
-        from monai_mcrecon.transforms import CheckFinited, MoveSliceAxisd, ScaleIntensityRecordd
+        from monai_mcrecon.transforms import CheckFinited, MoveSliceAxisd
 
         keys = ["target", "reference"]
         return [
@@ -183,9 +183,16 @@ class GuidedRestorationTrain(BasicTrainTask):
             EnsureChannelFirstd(keys=keys),
             EnsureTyped(keys=keys, dtype=torch.float32),
             CheckFinited(keys=keys),
-            ScaleIntensityRecordd(keys=keys),
             MoveSliceAxisd(keys=keys, source=-1, destination=1),  # [1, slices, H, W]
         ]
+
+    @staticmethod
+    def _normalize() -> Any:
+        """The bundles' honest normalisation: the degraded target and the reference, each by its own
+        per-slice percentile (never from the fully sampled truth)."""
+        from monai_mcrecon.transforms import NormalizeFromInputd
+
+        return NormalizeFromInputd(keys="degraded", scaled_keys=("target",), reference_keys=("reference",))
 
     def _degrade(self) -> Any:
         """The bundle's degradation: ``undersample`` (recon, fixed mask) or ``degrade`` (SR k-space truncation)."""
@@ -200,6 +207,7 @@ class GuidedRestorationTrain(BasicTrainTask):
         return [
             *self._volume_transforms(),
             self._degrade(),  # on whole slices, as in the bundle (crop after the k-space degradation)
+            self._normalize(),
             RandSpatialCropSamplesd(keys=keys, roi_size=size, num_samples=self.samples_per_volume, random_size=False),
             SqueezeDimd(keys=keys, dim=1),  # one slice patch [1, h, w]
             ConcatItemsd(keys=["degraded", "reference"], name="image", dim=0),
@@ -215,6 +223,7 @@ class GuidedRestorationTrain(BasicTrainTask):
         return [
             *self._volume_transforms(),
             self._degrade(),
+            self._normalize(),
             ConcatItemsd(keys=["degraded", "reference"], name="image", dim=0),
             CopyItemsd(keys="target", names="label"),
             SelectItemsd(keys=["image", "label"]),

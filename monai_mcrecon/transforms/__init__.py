@@ -29,6 +29,8 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
+from monai_mcrecon.transforms.consistency import DataConsistencyd, sr_consistency_mask
+from monai_mcrecon.transforms.intensity import NORMALIZATION_MODES, NormalizeFromInputd, input_scale, normalization_uses_truth
 from monai_mcrecon.transforms.kspace_input import (
     FastMRIKspaceToImage,
     FastMRIKspaceToImaged,
@@ -75,6 +77,12 @@ from monai_mcrecon.transforms.video import (
 )
 
 __all__ = [
+    "DataConsistencyd",
+    "sr_consistency_mask",
+    "NORMALIZATION_MODES",
+    "NormalizeFromInputd",
+    "input_scale",
+    "normalization_uses_truth",
     "LoadStereoPaird",
     "PadStereod",
     "RandChannelShuffled",

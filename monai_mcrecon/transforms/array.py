@@ -139,8 +139,25 @@ class ScaleIntensityRecord(Transform):
 
     @staticmethod
     def restore(img: NdarrayOrTensor, intensity_range: Sequence[float] | torch.Tensor) -> NdarrayOrTensor:
-        lo, hi = (float(v) for v in torch.as_tensor(intensity_range).flatten()[:2])
-        return img * (hi - lo) + lo
+        """Undo the scaling: ``intensity_range`` is one ``(lo, hi)`` pair for the whole image, or one
+        pair per slice, ``[S, 2]``, for an image ``[C, S, H, W]`` with the slice axis first (the
+        per-slice record of :class:`~monai_mcrecon.transforms.intensity.NormalizeFromInputd`)."""
+        rng = torch.as_tensor(intensity_range, dtype=torch.float64)
+        if rng.numel() == 2:
+            lo, hi = (float(v) for v in rng.flatten())
+            return img * (hi - lo) + lo
+        rng = rng.reshape(-1, 2)
+        if img.ndim < 3 or img.shape[1] != rng.shape[0]:
+            raise ValueError(
+                f"A per-slice intensity record of {rng.shape[0]} slices does not fit an image of shape "
+                f"{tuple(img.shape)} (expected [C, {rng.shape[0]}, H, W], slice axis first)."
+            )
+        shape = (1, rng.shape[0]) + (1,) * (img.ndim - 2)
+        img_t = torch.as_tensor(img)
+        lo = rng[:, 0].reshape(shape).to(img_t.device, torch.float32)
+        span = (rng[:, 1] - rng[:, 0]).reshape(shape).to(img_t.device, torch.float32)
+        out = img_t * span + lo
+        return out.numpy() if isinstance(img, np.ndarray) else out
 
 
 class CheckFinite(Transform):

@@ -350,7 +350,9 @@ class PrepareSRInputd(MapTransform):
       ``scale`` (:class:`~monai_mcrecon.transforms.array.KspaceTruncate`, ``grid="hr"``).
     * HR grid and ``simulate=False``: the target is used as it is (already degraded).
 
-    Arrays are channel-first with the in-plane axes last (move the slice axis first).
+    Arrays are channel-first with the in-plane axes last (move the slice axis first). With
+    ``kspace_key`` the simulated acquisition's (truncated, HR-grid) k-space is kept there; a given
+    LR or degraded image has no acquired k-space (only its magnitude), so none is stored.
 
     Raises:
         ValueError: the target is larger than the reference in-plane, or the slice counts differ.
@@ -365,11 +367,12 @@ class PrepareSRInputd(MapTransform):
         output: str = "magnitude",
         output_key: str = "degraded",
         info_key: str = "sr_input",
+        kspace_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.reference_key, self.scale, self.simulate = reference_key, scale, simulate
-        self.output_key, self.info_key = output_key, info_key
+        self.output_key, self.info_key, self.kspace_key = output_key, info_key, kspace_key
         self.truncate = KspaceTruncate(scale, "hr", output)
         self.output = output
 
@@ -398,7 +401,9 @@ class PrepareSRInputd(MapTransform):
                     "effective_scale": [ref_shape[-2] / shape[-2], ref_shape[-1] / shape[-1]],
                 }
             elif self.simulate:
-                d[self.output_key], _ = self.truncate(img)
+                d[self.output_key], kspace = self.truncate(img)
+                if self.kspace_key:  # the simulated acquisition's k-space (data consistency)
+                    d[self.kspace_key] = kspace
                 d[self.info_key] = {
                     "input_grid": "hr",
                     "path": f"HR-grid target, low resolution simulated by k-space truncation x{self.scale:g}",

@@ -19,6 +19,14 @@ The k-space is used as it is: it must be the undersampled acquisition (fastMRI t
 files, or a file and the mask that produced it). Nothing is re-undersampled; a file with samples
 outside its mask is rejected.
 
+Data consistency: :class:`FastMRIKspaceToImaged` with ``kspace_key`` also hands the acquired k-space
+and its column mask to the bundle (:class:`~monai_mcrecon.transforms.consistency.DataConsistencyd`
+re-imposes them on the network output), but only where the image *is* the inverse Fourier
+transform of that k-space: single-coil files that are not cropped. A multi-coil file's RSS / SENSE
+magnitude is not the transform of one image, and a cropped image is not on the k-space grid; for
+those nothing is stored and data consistency stays off (the reason is in the image's meta,
+``kspace_data_consistency``, and :func:`kspace_consistency_note` gives it).
+
 :func:`read_zero_filled_volume` is the function behind both (the ``monai-mcrecon`` command reads h5
 targets with it too), and :func:`kspace_file_datalist` builds the one-item datalist that the
 bundles' ``inference.json`` uses for ``--kspace_file``.
@@ -42,6 +50,7 @@ __all__ = [
     "FastMRIKspaceToImage",
     "FastMRIKspaceToImaged",
     "centre_crop",
+    "kspace_consistency_note",
     "kspace_file_datalist",
     "read_zero_filled_volume",
 ]
@@ -79,6 +88,19 @@ def _load_mask(mask: str | PathLike | np.ndarray | torch.Tensor | None, width: i
     return m.reshape(1, width)
 
 
+def kspace_consistency_note(multicoil: bool, cropped: bool) -> str | None:
+    """Why the acquired k-space of an h5 file cannot be used for data consistency on its image
+    (``None``: it can, the image is ``|ifft2c(k)|`` on the k-space grid)."""
+    if multicoil:
+        return (
+            "off: multi-coil file (the coil-combined RSS / SENSE magnitude is not the Fourier transform of one image, "
+            "so no single k-space can be re-imposed on it)"
+        )
+    if cropped:
+        return "off: cropped to the recon size (the image is no longer on the k-space grid)"
+    return None
+
+
 def read_zero_filled_volume(
     path: str | PathLike,
     coil_combine: str = "rss",
@@ -110,6 +132,21 @@ def read_zero_filled_volume(
         ValueError: unknown ``coil_combine``, an unreadable file, a mask that does not fit, k-space
             outside the mask (not the undersampled acquisition), or cropping without a recon size.
     """
+    volume, affine, info, _, _ = _read_h5(path, coil_combine, crop_to_recon_size, mask, progress, keep_kspace=False)
+    return volume, affine, info
+
+
+def _read_h5(
+    path: str | PathLike,
+    coil_combine: str,
+    crop_to_recon_size: bool,
+    mask: str | PathLike | np.ndarray | torch.Tensor | None,
+    progress: bool,
+    keep_kspace: bool,
+) -> tuple[torch.Tensor, np.ndarray, dict[str, Any], torch.Tensor | None, torch.Tensor | None]:
+    """:func:`read_zero_filled_volume`, and with ``keep_kspace`` (single-coil, uncropped files only)
+    the acquired k-space ``[1, S, H, W]`` complex64 and the column mask ``[1, W]`` float32 (the
+    user's or the file's mask, else the columns where the k-space is non-zero); ``None`` otherwise."""
     from tqdm.auto import tqdm
 
     from monai_mcrecon.data.fastmri_h5 import FastMRIVolume
@@ -133,6 +170,8 @@ def read_zero_filled_volume(
             raise ValueError(f"{path.name}: the ISMRMRD header has no recon size; do not crop to the recon size.")
         sampled = torch.zeros(width, dtype=torch.bool)
         slices = []
+        keep = keep_kspace and not vol.is_multicoil and not crop_to_recon_size
+        kspace_slices = []
         for i in tqdm(range(vol.num_slices), desc=f"read {path.name}", unit="slice", disable=not progress):
             k = vol.kspace(i)  # [C, H, W], only this slice is read
             acquired = (k != 0).flatten(0, 1).any(dim=0)  # [W]
@@ -143,6 +182,8 @@ def read_zero_filled_volume(
                     "k-space must be the undersampled acquisition (zero outside the mask). Give the mask that produced "
                     "it, or undersample the file first (nothing is re-undersampled here)."
                 )
+            if keep:
+                kspace_slices.append(k[0].to(torch.complex64))
             coil_images = ifft2c(k)
             if not vol.is_multicoil:
                 img = coil_images[0].abs()
@@ -174,7 +215,11 @@ def read_zero_filled_volume(
         "num_sampled_columns": num_sampled,
         "acceleration": float(width / max(num_sampled, 1)),
     }
-    return volume, affine, info
+    kspace = kmask = None
+    if keep:
+        kspace = torch.stack(kspace_slices, dim=0)[None].contiguous()  # [1, S, H, W], slice axis first
+        kmask = (col_mask if col_mask is not None else sampled.to(torch.float32)[None]).to(torch.float32).reshape(1, width)
+    return volume, affine, info, kspace, kmask
 
 
 class FastMRIKspaceToImage(Transform):
@@ -210,10 +255,18 @@ class FastMRIKspaceToImage(Transform):
         )
 
     def __call__(self, path: str | PathLike) -> MetaTensor:
+        return self.read(path)[0]
+
+    def read(
+        self, path: str | PathLike, keep_kspace: bool = False
+    ) -> tuple[MetaTensor, torch.Tensor | None, torch.Tensor | None]:
+        """The volume (see the class), and with ``keep_kspace`` the acquired k-space ``[1, S, H, W]``
+        complex64 (slice axis first) and column mask ``[1, W]`` float32 of a single-coil, uncropped
+        file (``None, None`` otherwise; the reason is in the meta's ``kspace_data_consistency``)."""
         if not str(path).lower().endswith(H5_SUFFIXES):
             raise ValueError(f"{str(path)!r} is not a fastMRI .h5 file; k-space input needs the raw-data h5 file.")
-        volume, affine, info = read_zero_filled_volume(
-            path, self.coil_combine, self.crop_to_recon_size, self.mask, self.progress
+        volume, affine, info, kspace, kmask = _read_h5(
+            path, self.coil_combine, self.crop_to_recon_size, self.mask, self.progress, keep_kspace
         )
         aff = torch.as_tensor(affine, dtype=torch.float64)
         meta = {
@@ -227,16 +280,37 @@ class FastMRIKspaceToImage(Transform):
             "kspace_acceleration": float(info["acceleration"]),
             "kspace_mask_source": info["mask_source"],
             "kspace_cropped": bool(info["cropped_to_recon_size"]),
+            "kspace_data_consistency": (
+                kspace_consistency_note(info["multicoil"], info["cropped_to_recon_size"])
+                or ("acquired k-space passed on" if kspace is not None else "off: the k-space was not passed on (no kspace_key)")
+            ),
         }
-        return MetaTensor(volume[None], meta=meta)
+        return MetaTensor(volume[None], meta=meta), kspace, kmask
 
 
 class FastMRIKspaceToImaged(MapTransform):
     """Dictionary version of :class:`FastMRIKspaceToImage`: ``keys`` hold h5 paths, replaced by the volumes.
 
+    With ``kspace_key``, a single-coil file that is not cropped also gives the acquired k-space and
+    its mask, for data consistency at the output
+    (:class:`~monai_mcrecon.transforms.consistency.DataConsistencyd`):
+
+    * ``d[kspace_key]``: complex64 ``[1, S, H, W]``, centred orthonormal, **slice axis first** (the
+      layout the bundles reach after ``MoveSliceAxisd(source=-1, destination=1)``, which only moves
+      the image keys), so that ``ifft2c(d[kspace_key])[0, s]`` is slice ``s`` of the image
+      ``d[key][0, ..., s]`` (before its magnitude);
+    * ``d[mask_key]``: float32 ``[1, W]``, the 1-D column mask (the user's ``mask``, else the file's,
+      else the columns where the k-space is non-zero).
+
+    Multi-coil and cropped files store neither (data consistency then stays off, and
+    :class:`DataConsistencyd` records it); the volume's meta ``kspace_data_consistency`` says why.
+    With several ``keys`` the names get the key as prefix (``"{key}_{kspace_key}"``).
+
     Args:
         keys: keys of the h5 file paths (e.g. ``"target"``).
         coil_combine, crop_to_recon_size, mask, progress: see :class:`FastMRIKspaceToImage`.
+        kspace_key: where the acquired k-space goes (``None``: not kept).
+        mask_key: where its column mask goes.
         allow_missing_keys: skip absent keys.
     """
 
@@ -247,15 +321,25 @@ class FastMRIKspaceToImaged(MapTransform):
         crop_to_recon_size: bool = False,
         mask: str | PathLike | np.ndarray | torch.Tensor | None = None,
         progress: bool = False,
+        kspace_key: str | None = None,
+        mask_key: str = "mask",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.converter = FastMRIKspaceToImage(coil_combine, crop_to_recon_size, mask, progress)
+        self.kspace_key, self.mask_key = kspace_key, mask_key
+
+    def _name(self, key: Hashable, name: str) -> str:
+        return name if len(self.keys) == 1 else f"{key}_{name}"
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[key] = self.converter(d[key])
+            img, kspace, kmask = self.converter.read(d[key], keep_kspace=bool(self.kspace_key))
+            d[key] = img
+            if self.kspace_key and kspace is not None:
+                d[self._name(key, self.kspace_key)] = kspace
+                d[self._name(key, self.mask_key)] = kmask
         return d
 
 
