@@ -6,8 +6,11 @@ MC-CDic (``bundles/mc_cdic_sr``) where a checkpoint for the scale is given.
         --out benchmarks/results/sr_quality_x2.md
     python benchmarks/sr_quality.py --scale 4 --out benchmarks/results/sr_quality_x4.md
 
-Metrics: fastMRI PSNR / SSIM / NMSE per volume (volumes min-max scaled to [0, 1], as in the
-bundle), mean over the test cases.
+Metrics: fastMRI PSNR / SSIM / NMSE per volume, mean over the test cases. The classical rows are
+computed on volumes min-max scaled to [0, 1] (the test volumes start at 0, so PSNR / SSIM / NMSE
+equal those in the input's units); the MC-CDic row is the bundle's ``evaluate.json`` with its
+defaults: the honest protocol (normalisation from the degraded input only) and output data
+consistency, metrics in the input's units.
 """
 
 from __future__ import annotations
@@ -80,7 +83,9 @@ def main() -> None:
     if args.mc_cdic:
         *scores, zp_psnr = mc_cdic(args.mc_cdic, args.scale)
         # the bundle's own zero-padded baseline must agree with this script's
-        assert abs(zp_psnr - rows["k-space zero-padding"][0]) < 1e-3, (zp_psnr, rows)
+        # the bundle degrades the volume in its own units, the classical rows its min-max scaled copy: the
+        # magnitude of the zero-padded image differs by the offset's ringing only (0.02 dB on the sample)
+        assert abs(zp_psnr - rows["k-space zero-padding"][0]) < 0.05, (zp_psnr, rows)
         rows["MC-CDic small (target + T1 reference)"] = tuple(scores)
     caption = (
         f"Embedded sample, test split (32 slices), T2 target, T1 reference, SR x{args.scale:g}, "

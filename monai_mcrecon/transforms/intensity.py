@@ -93,10 +93,23 @@ class NormalizeFromInputd(MapTransform):
         self.percentile, self.range_key = percentile, range_key
         input_scale(torch.ones(1, 1), percentile)  # validate the percentile now
 
+    @staticmethod
+    def _check_not_constant(img: torch.Tensor, name: str, case: object) -> None:
+        """A whole volume (``[C, S, H, W]``) that is constant holds no image: say so (an empty
+        single slice is fine, the edges of a head are empty)."""
+        t = torch.as_tensor(img)
+        if t.ndim >= 4 and t.numel() and bool((t == t.flatten()[0]).all()):
+            raise ValueError(
+                f"Case {case!r}: the {name} volume is constant (all values {float(t.flatten()[0].abs())}); "
+                "check that the file holds an image."
+            )
+
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
+        case = d.get("case_id", "?")
         scale = None
         for k in self.key_iterator(d):
+            self._check_not_constant(d[k], "degraded target", case)
             scale = input_scale(d[k], self.percentile)
             d[k] = d[k] / scale.to(d[k].device)
         if scale is not None:
@@ -106,6 +119,7 @@ class NormalizeFromInputd(MapTransform):
             d[self.range_key] = _as_range(scale)
         for k in self.reference_keys:
             if k in d and d[k] is not None:
+                self._check_not_constant(d[k], k, case)
                 ref_scale = input_scale(d[k], self.percentile)
                 d[k] = d[k] / ref_scale.to(d[k].device)
                 d[f"{k}_intensity_range"] = _as_range(ref_scale)

@@ -58,6 +58,14 @@ def test_scale_is_the_99th_percentile_per_slice_and_invariant_to_units():
     assert torch.isfinite(z["degraded"]).all() and float(z["target_intensity_range"][1]) == 1.0
 
 
+def test_a_constant_volume_is_named_but_an_empty_slice_is_fine():
+    with pytest.raises(ValueError, match="Case 'c1'.*constant"):
+        NormalizeFromInputd(keys="degraded")({"degraded": torch.zeros(1, 3, 8, 8), "case_id": "c1"})
+    vol = torch.stack([torch.zeros(8, 8), torch.rand(8, 8)])[None]
+    out = NormalizeFromInputd(keys="degraded")({"degraded": vol})
+    assert torch.isfinite(out["degraded"]).all()
+
+
 def test_restore_undoes_the_per_slice_normalisation():
     vol = torch.stack([_phantom(seed=s) * (10 * s + 1) for s in range(4)], dim=1)
     d = NormalizeFromInputd(keys="degraded", scaled_keys=("target",))({"degraded": vol.clone(), "target": vol.clone()})

@@ -1,0 +1,3 @@
+# the init weights are the shipped weights before issue 21 (commit d0e6a30); not stored twice:
+git show d0e6a30:bundles/clgnet_recon/models/model.pt > runs/init_clgnet_recon_d0e6a30.pt
+python -m monai.bundle run --config_file bundles/clgnet_recon/configs/train.json --logging_file bundles/clgnet_recon/configs/logging.conf --preset small --beta 0 --batch_size 1 --output_dir runs/clgnet_recon_synth_4x --init_ckpt runs/init_clgnet_recon_d0e6a30.pt --synthetic_samples 600 --real_repeats 3 --max_epochs 6 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0003 --val_dataset_dir monai_mcrecon/data/real_val/single.json --val_target_contrast target

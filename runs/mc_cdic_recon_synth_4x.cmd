@@ -1,0 +1,3 @@
+# the init weights are the shipped weights before issue 21 (commit d0e6a30); not stored twice:
+git show d0e6a30:bundles/mc_cdic_recon/models/model.pt > runs/init_mc_cdic_recon_d0e6a30.pt
+python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --output_dir runs/mc_cdic_recon_synth_4x --init_ckpt runs/init_mc_cdic_recon_d0e6a30.pt --synthetic_samples 1200 --max_epochs 18 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0003 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference

@@ -1,0 +1,3 @@
+# the init weights are the shipped weights before issue 21 (commit d0e6a30); not stored twice:
+git show d0e6a30:bundles/mc_cdic_sr/models/model.pt > runs/init_mc_cdic_sr_d0e6a30.pt
+python -m monai.bundle run --config_file bundles/mc_cdic_sr/configs/train.json --logging_file bundles/mc_cdic_sr/configs/logging.conf --preset small --scale 2 --output_dir runs/mc_cdic_sr_synth_x2_s2 --init_ckpt runs/init_mc_cdic_sr_d0e6a30.pt --synthetic_samples 600 --real_repeats 4 --max_epochs 6 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0002 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
