@@ -11,12 +11,18 @@ from pathlib import Path
 from monai.bundle import run
 
 
-def bundle_mean(config_files: str | Sequence[str], **overrides) -> dict[str, float]:
-    """Run a bundle's ``evaluate.json`` (no NIfTI written) and return the ``mean`` row of its metrics.csv."""
+def bundle_rows(config_files: str | Sequence[str], **overrides) -> dict[str, dict[str, float]]:
+    """Run a bundle's ``evaluate.json`` (no NIfTI written) and return every row of its metrics.csv,
+    by case id (``"mean"`` included)."""
     with tempfile.TemporaryDirectory() as tmp:
         run(config_file=config_files, output_dir=tmp, save_nifti=False, **overrides)
-        mean = next(r for r in csv.DictReader(open(Path(tmp) / "metrics.csv")) if r["case_id"] == "mean")
-    return {k: float(v) for k, v in mean.items() if k != "case_id"}
+        rows = list(csv.DictReader(open(Path(tmp) / "metrics.csv")))
+    return {r["case_id"]: {k: float(v) for k, v in r.items() if k != "case_id"} for r in rows}
+
+
+def bundle_mean(config_files: str | Sequence[str], **overrides) -> dict[str, float]:
+    """Run a bundle's ``evaluate.json`` (no NIfTI written) and return the ``mean`` row of its metrics.csv."""
+    return bundle_rows(config_files, **overrides)["mean"]
 
 
 def metrics_table(caption: str, rows: Sequence[tuple[str, float, float, float]], first: str = "method") -> list[str]:

@@ -17,11 +17,9 @@ for the guided bundles, ``single.json`` for CLGNet. ``--ckpt`` evaluates other w
 from __future__ import annotations
 
 import argparse
-import csv
-import tempfile
 from pathlib import Path
 
-from monai.bundle import run
+from common import bundle_rows, emit
 
 from monai_mcrecon.data import real_validation_file
 
@@ -29,11 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rows(bundle: str, **overrides) -> dict[str, dict[str, float]]:
-    cfg = str(ROOT / "bundles" / bundle / "configs" / "evaluate.json")
-    with tempfile.TemporaryDirectory() as tmp:
-        run(config_file=cfg, output_dir=tmp, save_nifti=False, **overrides)
-        rows = list(csv.DictReader(open(Path(tmp) / "metrics.csv")))
-    return {r["case_id"]: {k: float(v) for k, v in r.items() if k != "case_id"} for r in rows}
+    return bundle_rows(str(ROOT / "bundles" / bundle / "configs" / "evaluate.json"), **overrides)
 
 
 def main() -> None:
@@ -101,11 +95,7 @@ def main() -> None:
                 f"| {case} | {a['psnr_input']:.2f} | {b['psnr']:.2f} | {a['psnr']:.2f} | {c['psnr']:.2f} | "
                 f"{a['ssim_input']:.4f} | {a['ssim']:.4f} |"
             )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

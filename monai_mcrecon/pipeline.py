@@ -978,39 +978,33 @@ def simulate(
             from monai_mcrecon.data import write_fastmri_h5
 
         if single_coil_h5:
-            write_fastmri_h5(
-                h5,
-                kspace_us.to(torch.complex64),  # the k-space behind target_degraded.nii.gz
-                reconstruction=slices.to(torch.float32),
-                mask=mask[0],
-                encoding_fov_mm=fov,
-                recon_fov_mm=fov,
-            )
-            files["kspace_h5"] = str(h5)
+            h5_kspace, h5_truth = kspace_us, slices  # the k-space behind target_degraded.nii.gz
             info["single_coil"] = {
                 "kspace": "fft2c of the (real) input slices, undersampled with the mask",
                 "truth": "reconstruction_esc: the input slices",
             }
-            log(f"Wrote {h5.name}: single-coil k-space, undersampled (its |ifft2c| is target_degraded.nii.gz).")
-        if coils:
+            what = "single-coil k-space, undersampled (its |ifft2c| is target_degraded.nii.gz)"
+        elif coils:
             sim = simulate_multicoil(slices, num_coils=coils, snr_db=snr_db, seed=seed)
-            truth_rss = rss(ifft2c(sim.kspace))
-            write_fastmri_h5(
-                h5,
-                (sim.kspace * mask).to(torch.complex64),
-                reconstruction=truth_rss.to(torch.float32),
-                mask=mask[0],
-                encoding_fov_mm=fov,
-                recon_fov_mm=fov,
-            )
-            files["kspace_h5"] = str(h5)
+            h5_kspace, h5_truth = sim.kspace * mask, rss(ifft2c(sim.kspace))
             info["multicoil"] = {
                 "coils": coils,
                 "snr_db": snr_db,
                 "noise_std": sim.noise_std.tolist(),
                 "truth": "reconstruction_rss: RSS of the fully sampled (noisy) coil images",
             }
-            log(f"Wrote {h5.name}: {coils}-coil k-space{'' if snr_db is None else f' at {snr_db:g} dB SNR'}, undersampled.")
+            what = f"{coils}-coil k-space{'' if snr_db is None else f' at {snr_db:g} dB SNR'}, undersampled"
+        if single_coil_h5 or coils:
+            write_fastmri_h5(
+                h5,
+                h5_kspace.to(torch.complex64),
+                reconstruction=h5_truth.to(torch.float32),
+                mask=mask[0],
+                encoding_fov_mm=fov,
+                recon_fov_mm=fov,
+            )
+            files["kspace_h5"] = str(h5)
+            log(f"Wrote {h5.name}: {what}.")
     else:
         _, degraded = truncate_image(slices, scale, grid="lr" if lr_grid else "hr")
         arr = _slices_volume(degraded.to(torch.float32))

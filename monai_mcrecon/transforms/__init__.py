@@ -29,7 +29,7 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
-from monai_mcrecon.transforms.consistency import DataConsistencyd, sr_consistency_mask
+from monai_mcrecon.transforms.consistency import DataConsistencyd
 from monai_mcrecon.transforms.intensity import NORMALIZATION_MODES, NormalizeFromInputd, input_scale, normalization_uses_truth
 from monai_mcrecon.transforms.kspace_input import (
     FastMRIKspaceToImage,
@@ -78,7 +78,6 @@ from monai_mcrecon.transforms.video import (
 
 __all__ = [
     "DataConsistencyd",
-    "sr_consistency_mask",
     "NORMALIZATION_MODES",
     "NormalizeFromInputd",
     "input_scale",

@@ -23,12 +23,7 @@ from monai.transforms import MapTransform
 from monai_mcrecon.kspace.fft import fft2c, ifft2c
 from monai_mcrecon.kspace.operators import data_consistency, truncation_mask
 
-__all__ = ["DataConsistencyd", "sr_consistency_mask"]
-
-
-def sr_consistency_mask(shape, scale: float) -> torch.Tensor:
-    """The k-space block acquired by a low-resolution scan of ``scale`` on an HR grid ``(..., H, W)``."""
-    return truncation_mask(tuple(shape[-2:]), scale)
+__all__ = ["DataConsistencyd"]
 
 
 class DataConsistencyd(MapTransform):
@@ -66,7 +61,7 @@ class DataConsistencyd(MapTransform):
 
     def _mask(self, d: Mapping, shape) -> torch.Tensor | None:
         if self.sr_scale is not None:
-            return sr_consistency_mask(shape, self.sr_scale)
+            return truncation_mask(tuple(shape[-2:]), self.sr_scale)
         mask = d.get(self.mask_key)
         if mask is None:
             return None
