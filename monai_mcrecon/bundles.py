@@ -694,30 +694,39 @@ def _config_ids(config: Any, prefix: str = "") -> set[str]:
     for k, v in items:
         key = f"{prefix}#{k}" if prefix else str(k)
         ids.add(key)
+        if isinstance(v, Mapping) and "_target_" in v:
+            ids.add(f"{key}#*")  # a component: any argument of its target may be added
         ids |= _config_ids(v, key)
     return ids
 
 
 def check_overrides(config_files: str | Path | list, overrides: Mapping[str, Any]) -> None:
     """Refuse override keys that are no id of the bundle config(s): MONAI would add them silently
-    and the run would ignore them (a typo such as ``acceleraton`` must not pass unnoticed).
+    and the run would ignore them (a typo such as ``acceleraton`` must not pass unnoticed). A new
+    argument of a component (``network_def#fourier``) is allowed: its constructor refuses a misspelt one.
 
     Raises:
         KeyError: naming the unknown keys, the closest known ids, and where to look them up.
     """
     import difflib
-    import json
+
+    from monai.bundle import ConfigParser
 
     files = config_files if isinstance(config_files, (list, tuple)) else [config_files]
     ids: set[str] = set()
     for f in files:
-        ids |= _config_ids(json.loads(Path(f).read_text()))
-    unknown = [k for k in overrides if k not in RUN_ARGUMENTS and k.replace("::", "#") not in ids]
+        ids |= _config_ids(ConfigParser.load_config_file(str(f)))  # JSON or YAML
+
+    def known(key: str) -> bool:
+        key = key.replace("::", "#")
+        return key in RUN_ARGUMENTS or key in ids or ("#" in key and key.rsplit("#", 1)[0] + "#*" in ids)
+
+    unknown = [k for k in overrides if not known(k)]
     if unknown:
         tops = sorted(i for i in ids if "#" not in i)
         hints = []
         for k in unknown:
-            pool = tops if "#" not in k and "::" not in k else sorted(ids)
+            pool = tops if "#" not in k and "::" not in k else sorted(i for i in ids if not i.endswith("#*"))
             close = difflib.get_close_matches(k, pool, n=3, cutoff=0.75)
             hints.append(f"{k!r}" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""))
         raise KeyError(

@@ -5,7 +5,8 @@
   optionally with the network and inputs in the channels-last memory format, a ``torch.compile``d
   network (compiled once per network), automatic mixed precision on CUDA (ignored on CPU, where
   bfloat16 autocast would change results beyond the tolerances below), and tiles
-  (:class:`TiledInferer`) inside every slice batch.
+  (:class:`TiledInferer`) inside every slice batch; or the network run by ONNX Runtime on the CPU
+  (``backend="onnxruntime"``, :mod:`monai_mcrecon.onnx_backend`: exported once per network and weights, cached).
 * :class:`SelfEnsembleInferer` (not output-preserving, on purpose): the average of the network's outputs
   over flipped inputs (each output flipped back) and, for frame interpolation, over the two input frames
   swapped (the middle frame of ``(I1, I0)`` is the same frame). The "self-ensemble" of image restoration
@@ -20,7 +21,8 @@
 
 Tolerances (tests/performance/test_inference.py): ``inference_mode`` and ``torch.compile`` (eager
 backend) bit-equal or 1e-6 relative; channels-last 1e-5 relative (another summation order in
-oneDNN); tiles 1e-5 relative for a local network.
+oneDNN); tiles 1e-5 relative for a local network; the ONNX Runtime backend 1e-4 relative
+(tests/performance/test_onnx_backend.py).
 """
 
 from __future__ import annotations
@@ -129,6 +131,15 @@ class OptimizedInferer(Inferer):
             at one thread, so it is off by default.
         compile: ``torch.compile`` the network once (``compile_kwargs`` passed through).
         tile: a :class:`TiledInferer` run inside every batch of the wrapped inferer (tiles of each slice).
+        backend: ``"torch"`` (default) or ``"onnxruntime"``: the network exported to ONNX once (cached under
+            ``onnx_cache_dir``, see :mod:`monai_mcrecon.onnx_backend`) and run by ONNX Runtime on the CPU
+            (needs the ``onnx`` extra; outputs within 1e-4 relative of PyTorch's).
+        onnx_cache_dir: folder of the cached ONNX files (default ``~/.cache/monai_mcrecon/onnx``).
+        onnx_threads: ONNX Runtime threads (default: PyTorch's ``torch.get_num_threads()``).
+
+    Raises:
+        ValueError: an unknown ``backend``, or ``"onnxruntime"`` with ``compile`` or ``channels_last`` (PyTorch
+            options that ONNX Runtime does not use).
     """
 
     def __init__(
@@ -139,8 +150,22 @@ class OptimizedInferer(Inferer):
         compile: bool = False,
         compile_kwargs: dict[str, Any] | None = None,
         tile: TiledInferer | None = None,
+        backend: str = "torch",
+        onnx_cache_dir: str | None = None,
+        onnx_threads: int | None = None,
     ) -> None:
         super().__init__()
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"Unknown inference backend {backend!r}; use 'torch' (default) or 'onnxruntime'.")
+        if backend == "onnxruntime" and (compile or channels_last):
+            raise ValueError(
+                "The onnxruntime backend runs the exported graph, so compile and channels_last (PyTorch options) do not "
+                "apply; set them to false or use backend 'torch'."
+            )
+        self.backend = backend
+        self.onnx_cache_dir = onnx_cache_dir
+        self.onnx_threads = onnx_threads
+        self._onnx: dict[int, Callable] = {}
         self.inferer = inferer if inferer is not None else SimpleInferer()
         self.amp = bool(amp)
         self.channels_last = bool(channels_last)
@@ -150,6 +175,16 @@ class OptimizedInferer(Inferer):
         self._compiled: dict[int, Callable] = {}
 
     def _network(self, network: Callable) -> Callable:
+        if self.backend == "onnxruntime":
+            from monai_mcrecon.onnx_backend import as_backend
+
+            key = id(network)
+            if key not in self._onnx:
+                if isinstance(network, nn.Module):
+                    network.eval()
+                self._onnx[key] = as_backend(network, "onnxruntime", cache_dir=self.onnx_cache_dir,
+                                             threads=self.onnx_threads)
+            return self._onnx[key]
         if isinstance(network, nn.Module):
             prepare_network(network, self.channels_last)
             if self.compile:

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from monai_mcrecon.safe_io import PARTIAL_MARK, atomic_path, atomic_write_text
+from monai_mcrecon.run_record import fingerprint_differences, removes_new_outputs_on_failure, run_fingerprint
 
 __all__ = [
     "BUNDLE_NAMES",
@@ -320,49 +321,95 @@ def _same_grid(a: Volume, b: Volume, atol: float = 1e-3) -> bool:
     return a.array.shape == b.array.shape and np.allclose(a.affine, b.affine, atol=atol)
 
 
-def resample_reference(reference: Volume, target: Volume, register: bool = True, log: Log = print) -> tuple[Volume, dict]:
-    """Bring the reference onto the target grid.
+def has_geometry(vol: Volume) -> bool:
+    """Whether a volume's affine places it in the patient frame: NIfTI and DICOM always; an h5 file
+    only when it records the geometry of the image it was simulated from (``monai-mcrecon simulate``)."""
+    return vol.kind != "h5" or bool(vol.info.get("has_geometry"))
 
-    Identical grids: nothing to do. Otherwise rigid registration (Mattes MI) and resampling with
-    :class:`~monai_mcrecon.transforms.registration.RegisterReference` (``register=True``), or
-    resampling by the affines alone (``register=False``). A fastMRI h5 target has no patient
-    position: a reference of the same matrix size is taken as voxel-aligned (its affine is used for
-    both), another one is registered with centred (geometry) initialisation.
+
+#: What ``run_info.json`` and the log say when an h5 target without geometry is paired by index.
+INDEX_PAIRING_WARNING = (
+    "the h5 target carries no patient geometry, so the reference was paired with it by array index (slice k with "
+    "slice k): check that both run in the same slice order and orientation, or write the h5 file with "
+    "`monai-mcrecon simulate` (which records the geometry)"
+)
+
+
+def resample_reference(
+    reference: Volume, target: Volume, register: bool = True, log: Log = print, on_failure: str = "raise"
+) -> tuple[Volume, dict]:
+    """Bring the reference onto the target grid, in physical space.
+
+    Identical grids: nothing to do. The same voxel centres in another order (axes permuted or
+    flipped: another handedness, a DICOM series sorted the other way): re-indexed exactly
+    (:func:`~monai_mcrecon.data.grid.voxel_correspondence`), never paired by index. Otherwise rigid
+    registration (Mattes MI) and resampling with
+    :class:`~monai_mcrecon.transforms.robust_registration.RobustRegisterReference` (``register=True``:
+    several starts and a derivative-free optimiser that cope with an undersampled, aliased target, and
+    checks of the result: plausibility, metric gain, ambiguity, forward / backward agreement), or
+    resampling by the affines alone (``register=False``). A registration that fails its checks raises
+    :class:`~monai_mcrecon.transforms.robust_registration.RegistrationError` (a ``ValueError`` with a
+    one-line message; ``on_failure="header"``: resampled by the affines instead, recorded with
+    ``accepted: false`` and the failed checks). A fastMRI h5 target without recorded
+    geometry has no patient position: a reference of the same matrix size is paired by index (with
+    the warning :data:`INDEX_PAIRING_WARNING` in the log and the record; the output uses the
+    reference's affine), another one is registered with centred (geometry) initialisation.
 
     Returns:
         the reference on the target grid (affine = the target's) and a description of what was done.
+
+    Raises:
+        RegistrationError: the registration failed its checks and ``on_failure="raise"``.
     """
     from monai.data import MetaTensor
 
+    from monai_mcrecon.data.grid import match_to_grid, voxel_correspondence
     from monai_mcrecon.transforms.registration import RegisterReference
+    from monai_mcrecon.transforms.robust_registration import RobustRegisterReference
 
     if _same_grid(reference, target):
         info = {"action": "none", "reason": "reference and target grids are identical"}
         log("Reference: same grid as the target, used as it is.")
         return reference, info
-    if target.kind == "h5" and reference.array.shape == target.array.shape:
+    geometry = has_geometry(target)
+    if geometry and voxel_correspondence(reference.array.shape, reference.affine, target.array.shape, target.affine):
+        arr, how = match_to_grid(reference.array, reference.affine, target.array.shape, target.affine)
+        info = {"action": "reordered onto the target grid in physical space", "reason": how}
+        log(f"Reference: the target's voxels in another order or orientation; {how}.")
+        return Volume(arr, target.affine.copy(), reference.kind, reference.path, reference.info), info
+    if not geometry and reference.array.shape == target.array.shape:
         target.affine = reference.affine.copy()
         info = {
-            "action": "none",
-            "reason": "h5 target (no patient position) and a reference of the same matrix: taken as voxel-aligned; "
-            "the output uses the reference's affine",
+            "action": "paired by index",
+            "reason": "h5 target without patient geometry and a reference of the same matrix: the output uses the "
+            "reference's affine",
+            "warning": INDEX_PAIRING_WARNING,
         }
-        log(f"Reference: {info['reason']}.")
+        log(f"WARNING: {INDEX_PAIRING_WARNING}.")
         return Volume(reference.array, target.affine, reference.kind, reference.path, reference.info), info
-    reg = RegisterReference(
-        mode="auto" if register else "never", initializer="geometry" if target.kind == "h5" else "header"
+    initializer = "header" if geometry else "geometry"
+    reg = (
+        RobustRegisterReference(mode="auto", initializer=initializer, on_failure=on_failure)
+        if register
+        else RegisterReference(mode="never", initializer=initializer)
     )
     ref_mt = MetaTensor(torch.from_numpy(reference.array[None]), affine=torch.as_tensor(reference.affine))
     tgt_mt = MetaTensor(torch.from_numpy(target.array[None]), affine=torch.as_tensor(target.affine))
     out = reg(ref_mt, tgt_mt)
     rinfo = dict(out.meta["registration"])
-    action = "registered and resampled" if rinfo.get("ran") else "resampled by the affines (no registration)"
+    if not rinfo.get("ran"):
+        action = "resampled by the affines (no registration)"
+    elif rinfo.get("fallback") == "header":
+        action = "resampled by the affines (the registration failed its checks)"
+    else:
+        action = "registered and resampled"
     log(
         f"Reference: grid {reference.array.shape} differs from the target's {target.array.shape} (or its affine); "
         f"{action} onto the target grid"
         + (
             f" (rotation {rinfo.get('rotation_deg', 0.0):.2f} deg, translation "
-            f"{np.round(rinfo.get('translation_mm', [0, 0, 0]), 2).tolist()} mm)."
+            f"{np.round(rinfo.get('translation_mm', [0, 0, 0]), 2).tolist()} mm"
+            + ("; checks passed)." if rinfo.get("accepted") else f"; {rinfo.get('reason', '')}).")
             if rinfo.get("ran")
             else "."
         )
@@ -384,13 +431,32 @@ def _own_outputs(suffix: str) -> tuple[str, ...]:
     return (RUN_INFO, "dicom")
 
 
-def _finished_case(output: str | Path, overwrite: bool, suffix: str, log: Log) -> dict[str, Any] | None:
+def _finished_case(
+    output: str | Path, overwrite: bool, suffix: str, log: Log, *, fingerprint: dict[str, Any]
+) -> dict[str, Any] | None:
     """Prepare the output folder of one case; return the stored result when the case is finished.
 
     New or empty folder: created. ``overwrite``: used as it is. A folder holding only this
     command's own outputs (``*_<suffix>.nii.gz``, ``run_info.json``, ``dicom/``, temporary
     ``.partial`` files of an interrupted write): finished (``run_info.json`` and its NIfTI exist)
-    -> skipped; otherwise completed. Anything else in it: :class:`FileExistsError`.
+    -> skipped when ``run_info.json`` records the same ``fingerprint`` (bundle, weights, inputs and
+    options, see :mod:`monai_mcrecon.run_record`), refused when it does not; not finished ->
+    completed. Anything else in it: :class:`FileExistsError`.
+
+    Args:
+        output: the case's output folder.
+        overwrite: use the folder as it is (the run replaces what it writes).
+        suffix: ``"recon"`` or ``"sr"`` (the NIfTI is ``<case>_<suffix>.nii.gz``).
+        log: where to say that the case is skipped.
+        fingerprint: the new run's :func:`~monai_mcrecon.run_record.run_fingerprint`.
+
+    Returns:
+        the stored result with ``skipped: True``, or ``None`` when the case is to be run.
+
+    Raises:
+        FileExistsError: the output is a file; the folder holds files of something else; or it holds a
+            finished run made from other inputs or options, or one that recorded no fingerprint (an
+            older version) and so cannot be shown to be the same: naming what differs and the fix.
     """
     out = Path(output)
     if out.exists() and not out.is_dir():
@@ -408,18 +474,35 @@ def _finished_case(output: str | Path, overwrite: bool, suffix: str, log: Log) -
             f"Output folder {str(out)!r} already holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; pass "
             "--overwrite to replace them, or choose another --output folder."
         )
-    for n in entries:  # leftovers of an interrupted write
-        if PARTIAL_MARK in n:
-            (out / n).unlink(missing_ok=True)
     info_file = out / RUN_INFO
+    differences: list[str] | None = None  # None: no finished run here
     if info_file.is_file():
         try:
             result = json.loads(info_file.read_text())
         except json.JSONDecodeError:
             result = {}
+        result = result if isinstance(result, dict) else {}
         if result.get("nifti") and (out / Path(result["nifti"]).name).is_file():
-            log(f"Skipping: {str(out)!r} holds a finished run ({Path(result['nifti']).name}); pass --overwrite to redo it.")
-            return {**result, "skipped": True}
+            old = result.get("fingerprint")
+            if old is None:
+                raise FileExistsError(
+                    f"Output folder {str(out)!r} holds a finished run whose run_info.json records no fingerprint of its "
+                    "inputs and options (an older monai-mcrecon), so it cannot be shown to match this run; pass "
+                    "--overwrite to redo it, or choose another --output folder."
+                )
+            differences = fingerprint_differences(old, fingerprint)
+            if differences:
+                raise FileExistsError(
+                    f"Output folder {str(out)!r} holds a finished run made from other inputs or options "
+                    f"({'; '.join(differences)}); pass --overwrite to replace it, or choose another --output folder."
+                )
+    for n in entries:  # leftovers of an interrupted write (once nothing was refused)
+        if PARTIAL_MARK in n:
+            (out / n).unlink(missing_ok=True)
+    if differences == []:  # a finished run of the same inputs and options
+        log(f"Skipping: {str(out)!r} holds a finished run of the same inputs and options "
+            f"({Path(result['nifti']).name}); pass --overwrite to redo it.")
+        return {**result, "skipped": True}
     return None
 
 
@@ -602,6 +685,7 @@ def _run_bundle(config_file: str | Path, overrides: dict[str, Any]) -> str | Non
     return record
 
 
+@removes_new_outputs_on_failure("output")  # a failed run leaves no empty folder, nor files it wrote
 def run_model(
     target: str | Path,
     output: str | Path,
@@ -641,8 +725,12 @@ def run_model(
         register: register a reference on another grid (else resample it by the affines only).
         dicom: write a derived DICOM series too; ``None``: only for a DICOM target.
         overwrite: write into a non-empty output folder, and redo a finished case. Without it a
-            folder that holds a finished run of this case (``run_info.json`` and its NIfTI) is
-            skipped, and one that holds only this case's own (interrupted) outputs is completed.
+            folder that holds a finished run of this case (``run_info.json`` and its NIfTI) made
+            from the same inputs and options (the ``fingerprint`` in ``run_info.json``: bundle,
+            weights, target, reference, options; :mod:`monai_mcrecon.run_record`) is skipped, one
+            made from other inputs or options (or with no fingerprint) is refused, and one that holds
+            only this case's own (interrupted) outputs is completed. A run that fails removes what it
+            created in the folder (and the folder, when it created it).
         coil_combine, crop_to_recon_size: h5 targets, see :func:`load_volume`.
         progress: progress bars (reading h5 slices; the bundle's slice batches).
         log: where to print what was done.
@@ -670,7 +758,8 @@ def run_model(
 
     Raises:
         FileNotFoundError: missing target / reference / checkpoint.
-        FileExistsError: non-empty output folder without ``overwrite``.
+        FileExistsError: non-empty output folder without ``overwrite``, or one holding a finished run
+            of other inputs or options (naming what differs).
         ValueError: unknown bundle, task / bundle mismatch, missing reference, incompatible shapes.
     """
     if task not in ("recon", "sr"):
@@ -701,7 +790,26 @@ def run_model(
         raise ValueError(f"Bundle {binfo['name']!r} has no 'slice_batch_size' in inference.json; cannot set the batch size.")
     options = _inference_options(binfo, device, amp, channels_last, compile, tile, tile_margin, log)
     suffix = "recon" if task == "recon" else "sr"
-    finished = _finished_case(output, overwrite, suffix, log)
+    uses_reference = reference is not None and binfo["needs_reference"]
+    is_h5 = target_path.name.lower().endswith(H5_SUFFIXES)
+    fingerprint = run_fingerprint(  # what decides the result: a finished run is reused only when it matches
+        command=command,
+        bundle_name=binfo["name"],
+        bundle_config=binfo["config_file"],
+        weights=ckpt if ckpt is not None else binfo["root"] / "models" / "model.pt",
+        target=target_path,
+        reference=reference if uses_reference else None,
+        options={
+            "task": task,
+            "inference_options": options,
+            "data_consistency": bool(data_consistency),
+            "register": bool(register) if uses_reference else None,
+            "coil_combine": coil_combine if is_h5 else None,
+            "crop_to_recon_size": bool(crop_to_recon_size) if is_h5 else None,
+            "dicom_output": bool(dicom) if dicom is not None else _kind(target_path) == "dicom",
+        },
+    )
+    finished = _finished_case(output, overwrite, suffix, log, fingerprint=fingerprint)
     if finished is not None:
         return finished
     out = Path(output)
@@ -726,6 +834,14 @@ def run_model(
                 "reason": f"LR-grid target {tgt.array.shape} and HR reference {ref.array.shape}: the bundle zero-pads "
                 "the target's k-space onto the reference grid; the output is on the reference grid",
             }
+            if has_geometry(tgt):  # the HR grid the target's k-space zero-pads onto, in physical space
+                hr_affine = _hr_affine(tgt.affine, tgt.array.shape, ref.array.shape)
+                if not _same_grid(ref, Volume(ref.array, hr_affine, tgt.kind, tgt.path)):
+                    from monai_mcrecon.data.grid import match_to_grid
+
+                    arr, how = match_to_grid(ref.array, ref.affine, ref.array.shape, hr_affine)
+                    ref = Volume(arr, hr_affine, ref.kind, ref.path, ref.info)
+                    ref_info["reason"] += f"; the reference {how} onto the target's HR grid in physical space"
             log(f"Reference: {ref_info['reason']}.")
         else:
             if task == "sr" and tgt.array.shape[2] != ref.array.shape[2] and tgt.array.shape[:2] != ref.array.shape[:2]:
@@ -806,6 +922,7 @@ def run_model(
     else:
         dc_text = "off: the bundle did not report data consistency"
     log(f"Data consistency: {dc_text}.")
+    (out / RUN_INFO).unlink(missing_ok=True)  # an older run's mark goes before its outputs are replaced
     nifti_path = save_nifti(pred, out_affine, out / f"{case}_{suffix}.nii.gz")
     log(f"Wrote {nifti_path} {pred.shape}.")
     dicom_dir = None
@@ -837,6 +954,7 @@ def run_model(
         "target_info": {k: v for k, v in tgt.info.items() if k != "tags"},
         "reference": None if reference is None else str(reference),
         "reference_handling": ref_info,
+        "warnings": [ref_info["warning"]] if ref_info.get("warning") else [],
         "device": device,
         "batch_size": batch_size,
         "inference_options": options,
@@ -847,6 +965,7 @@ def run_model(
         "dicom": None if dicom_dir is None else str(dicom_dir),
         "shape": list(pred.shape),
         "affine": np.asarray(out_affine).tolist(),
+        "fingerprint": fingerprint,  # a re-run skips this case only when its fingerprint is the same
     }
     if extra is not None:
         result["sr_input"] = extra
@@ -862,14 +981,25 @@ def run_model(
 def _lr_affine(affine: np.ndarray, hr: Sequence[int], lr: Sequence[int]) -> np.ndarray:
     """Affine of the LR grid that centred k-space cropping implies (shared centred-FFT origin):
     LR pixel ``j`` sits at HR index ``(j - n // 2) * N / n + N // 2`` along each in-plane axis."""
+    return np.asarray(affine, dtype=np.float64) @ _lr_index_matrix(hr, lr)
+
+
+def _lr_index_matrix(hr: Sequence[int], lr: Sequence[int]) -> np.ndarray:
+    """LR voxel index -> HR voxel index of centred k-space cropping (in-plane axes only)."""
     m = np.eye(4)
     for a in range(2):
         f = hr[a] / lr[a]
         m[a, a] = f
         m[a, 3] = hr[a] // 2 - (lr[a] // 2) * f
-    return np.asarray(affine, dtype=np.float64) @ m
+    return m
 
 
+def _hr_affine(lr_affine: np.ndarray, lr: Sequence[int], hr: Sequence[int]) -> np.ndarray:
+    """The HR-grid affine an LR grid zero-pads onto (the inverse of :func:`_lr_affine`)."""
+    return np.asarray(lr_affine, dtype=np.float64) @ np.linalg.inv(_lr_index_matrix(hr, lr))
+
+
+@removes_new_outputs_on_failure("output")  # a failed run leaves no empty folder, nor files it wrote
 def simulate(
     input: str | Path,
     output: str | Path,
@@ -938,7 +1068,9 @@ def simulate(
     if vol.kind == "h5":
         raise ValueError("simulate needs a fully sampled image volume (NIfTI or DICOM), not an h5 file.")
     slices = _volume_slices(vol.array)  # [Z, X, Y]
-    info: dict[str, Any] = {"input": str(src), "task": task, "shape": list(vol.array.shape)}
+    info: dict[str, Any] = {
+        "input": str(src), "task": task, "shape": list(vol.array.shape), "affine": np.asarray(vol.affine).tolist()
+    }
     files = {"truth": str(save_nifti(vol.array, vol.affine, out / "truth.nii.gz"))}
     if task == "recon":
         result = create_mask_func(mask_type, acceleration, center_fraction)(tuple(slices.shape[-2:]), seed=seed)
@@ -1002,8 +1134,10 @@ def simulate(
                 mask=mask[0],
                 encoding_fov_mm=fov,
                 recon_fov_mm=fov,
+                affine=vol.affine,  # the patient geometry: reconstruct pairs the file in physical space
             )
             files["kspace_h5"] = str(h5)
+            info["kspace_h5_geometry"] = "the input's voxel -> RAS affine (h5 attr mcrecon_affine_ras)"
             log(f"Wrote {h5.name}: {what}.")
     else:
         _, degraded = truncate_image(slices, scale, grid="lr" if lr_grid else "hr")
@@ -1034,6 +1168,7 @@ def _metrics(truth: torch.Tensor, img: torch.Tensor) -> dict[str, float]:
     return {"psnr": float(psnr(truth, img)), "ssim": float(ssim(truth, img)), "nmse": float(nmse(truth, img))}
 
 
+@removes_new_outputs_on_failure("output")  # a failed run leaves no empty folder, nor files it wrote
 def evaluate(
     pred: str | Path,
     truth: str | Path,
@@ -1046,7 +1181,11 @@ def evaluate(
     """fastMRI PSNR / SSIM / NMSE of a prediction (and optionally the degraded input) per volume.
 
     Metrics follow :mod:`monai_mcrecon.metrics.functional` (fastMRI: ``maxval`` the truth's
-    maximum over the volume, SSIM averaged over the slices along Z). Writes ``metrics.csv``,
+    maximum over the volume, SSIM averaged over the slices along Z), on the truth's grid: a
+    prediction or input on another grid (another slice order, handedness, axis order, or another
+    sampling) is first put onto it in physical space by the affines (exact re-indexing when the
+    voxels are the same, else trilinear resampling), never paired by array index; ``metrics.md``
+    says what was done. Writes ``metrics.csv``,
     ``metrics.md`` (the printed Markdown table) and ``comparison.png`` (input / prediction / truth /
     ``|error|`` of the middle slice) to ``output``.
 
@@ -1055,7 +1194,7 @@ def evaluate(
 
     Raises:
         FileNotFoundError, FileExistsError, ValueError: missing files, existing outputs without
-            ``overwrite``, shapes that differ.
+            ``overwrite``, grids that differ where a volume has no patient geometry, no overlap.
     """
     paths = {"prediction": Path(pred), "truth": Path(truth)}
     if input is not None:
@@ -1066,12 +1205,7 @@ def evaluate(
     out = check_output_dir(output, overwrite, names=EVAL_FILES)
     vols = {name: check_volume(load_volume(p, log=log), name, allow_constant=True) for name, p in paths.items()}
     gt = vols["truth"].array
-    for name, v in vols.items():
-        if v.array.shape != gt.shape:
-            raise ValueError(
-                f"{name} {str(v.path)!r} has shape {v.array.shape} but the truth has {gt.shape}; compare images on "
-                "the same grid (for LR-grid super-resolution inputs, evaluate the HR-grid image)."
-            )
+    placement = _place_on_truth_grid(vols, log)
     truth_t = _volume_slices(gt).double()
     rows = []
     for name in ("input", "prediction"):
@@ -1085,13 +1219,54 @@ def evaluate(
     lines = ["| image | PSNR (dB) | SSIM | NMSE |", "|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['nmse']:.5f} |" for r in rows]
     table = "\n".join(lines)
+    where = "; ".join(f"{name}: {how}" for name, how in placement.items())
     atomic_write_text(
-        out / "metrics.md", f"fastMRI metrics per volume (truth: {paths['truth']}, {gt.shape[2]} slices)\n\n{table}\n"
+        out / "metrics.md",
+        f"fastMRI metrics per volume (truth: {paths['truth']}, {gt.shape[2]} slices), computed on the truth's grid "
+        f"in physical space ({where})\n\n{table}\n",
     )
     log(table)
     _figure(vols, rows, out / "comparison.png", error_gain)
     log(f"Wrote {out / 'metrics.csv'}, {out / 'metrics.md'} and {out / 'comparison.png'}.")
     return rows
+
+
+def _place_on_truth_grid(vols: dict[str, Volume], log: Log) -> dict[str, str]:
+    """Put the prediction (and input) onto the truth's grid in physical space (in place), so that
+    voxels are compared where they are in the patient, not by array index; returns how, per image.
+
+    Raises:
+        ValueError: grids that differ while a volume has no patient geometry (an h5 file without it).
+    """
+    from monai_mcrecon.data.grid import match_to_grid, same_grid
+
+    truth = vols["truth"]
+    how_by_name: dict[str, str] = {}
+    for name, v in vols.items():
+        if name == "truth":
+            continue
+        if same_grid(v.array.shape, v.affine, truth.array.shape, truth.affine):
+            how_by_name[name] = "identical grid"
+            continue
+        if not (has_geometry(v) and has_geometry(truth)):
+            if v.array.shape == truth.array.shape:
+                how_by_name[name] = "paired by index (no patient geometry in the h5 file)"
+                log(f"WARNING: the {name} or the truth has no patient geometry (h5); compared by array index.")
+                continue
+            raise ValueError(
+                f"{name} {str(v.path)!r} has shape {v.array.shape} but the truth has {truth.array.shape}, and one of them "
+                "has no patient geometry (h5); compare images on the same grid (NIfTI / DICOM carry their geometry)."
+            )
+        arr, how = match_to_grid(v.array, v.affine, truth.array.shape, truth.affine)
+        if not np.any(arr):
+            raise ValueError(
+                f"{name} {str(v.path)!r} does not overlap the truth's field of view in physical space; check that both "
+                "images belong to the same study and that their affines / DICOM positions are right."
+            )
+        vols[name] = Volume(arr, truth.affine.copy(), v.kind, v.path, v.info)
+        how_by_name[name] = how
+        log(f"The {name} is on another grid than the truth: {how} onto the truth's grid.")
+    return how_by_name
 
 
 def _figure(vols: dict[str, Volume], rows: list[dict], path: Path, error_gain: float) -> None:

@@ -5,6 +5,10 @@ Every writer of the package (NIfTI, DICOM, PNG, CSV, JSON) writes to a temporary
 Windows for a same-filesystem rename). An interrupted write (crash, exception, full disk) leaves at
 most a hidden ``.<name>.partial-<random><ext>`` file, which the next run ignores and overwrites;
 the final name either does not exist or holds a complete file.
+
+Files are created with the permissions of an ordinary ``open(path, "w")``: ``0o666`` less the
+process umask (:func:`tempfile.mkstemp` alone would make every output ``0o600``, unreadable to the
+group and the other users that a shared study folder is meant for).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "sha256_file"]
+__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write_text", "current_umask", "new_file_mode", "sha256_file"]
 
 #: Part of the temporary file names (``.<name>.partial-<random><ext>``).
 PARTIAL_MARK = ".partial-"
@@ -29,6 +33,29 @@ def _extension(name: str) -> str:
         if name.lower().endswith(s):
             return name[-len(s):]
     return os.path.splitext(name)[1]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux ``/proc``).
+
+    Returns:
+        the umask bits (e.g. ``0o022``).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """Permission bits a new file gets from ``open(path, "w")``: ``0o666 & ~umask``."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -49,6 +76,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes the file 0o600; an output file gets the umask's permissions like any other new file
+        os.chmod(tmp, new_file_mode())
         yield tmp
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise OSError(f"Writing {str(final)!r} produced no data (temporary file {tmp.name!r} is empty).")

@@ -10,7 +10,7 @@
 #
 # Then start the server:
 #   .venv-label/bin/monailabel start_server --app <copy of monai_mcrecon/label/app_dir> --studies <folder> \
-#       --uvicorn_app monai_mcrecon.label.app:asgi_app
+#       --host 127.0.0.1 --port 8000 --uvicorn_app monai_mcrecon.label.app:asgi_app   (loopback only)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -19,6 +19,11 @@ The fastMRI layout, one file per volume:
   ``padding_left = enc_y // 2 - center`` and ``padding_right = padding_left + maximum + 1``.
 * file attrs: ``acquisition`` (e.g. ``CORPD_FBK``, ``AXT2``), ``max`` and ``norm`` (maximum and L2
   norm of the reconstruction volume), ``patient_id``.
+* the attr :data:`PATIENT_AFFINE_ATTR` (this package's addition; fastMRI readers ignore it): the
+  4x4 voxel -> RAS mm affine of the image volume ``[H, W, slices]`` when the file was simulated from
+  an image that had one (``monai-mcrecon simulate``). Raw fastMRI files have no patient position;
+  with this attr the volume pairs with other scans in physical space
+  (:attr:`FastMRIVolume.patient_affine`).
 
 Everything here is lazy: :class:`FastMRIVolume` and :class:`FastMRISliceDataset` read one slice at
 a time with h5py hyperslab selection (``dataset[i]``), never the whole array, and
@@ -54,6 +59,7 @@ from monai.transforms import apply_transform
 
 __all__ = [
     "ISMRMRD_NAMESPACE",
+    "PATIENT_AFFINE_ATTR",
     "FastMRISliceDataset",
     "FastMRIVolume",
     "parse_ismrmrd_header",
@@ -61,6 +67,8 @@ __all__ = [
 ]
 
 ISMRMRD_NAMESPACE = "http://www.ismrm.org/ISMRMRD"
+#: File attr holding the 4x4 voxel -> RAS affine of the ``[H, W, slices]`` image volume (optional).
+PATIENT_AFFINE_ATTR = "mcrecon_affine_ras"
 _RECON_KEYS = {"multicoil": "reconstruction_rss", "singlecoil": "reconstruction_esc"}
 _CHALLENGE_NDIM = {"multicoil": 4, "singlecoil": 3}
 
@@ -220,6 +228,7 @@ def write_fastmri_h5(
     encoding_fov_mm: Sequence[float] | None = None,
     recon_fov_mm: Sequence[float] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    affine: np.ndarray | Sequence[Sequence[float]] | None = None,
 ) -> Path:
     """Write one volume in the fastMRI raw-data layout (see the module docstring).
 
@@ -246,6 +255,9 @@ def write_fastmri_h5(
             ``patient_id`` (SHA-256 of the file stem), ``max`` / ``norm`` (maximum and L2 norm of
             the reconstruction volume, written only when there is one). Values must be scalars or
             strings.
+        affine: the 4x4 voxel -> RAS mm affine of the image volume ``[H, W, slices]`` (the k-space
+            grid), stored as the attr :data:`PATIENT_AFFINE_ATTR` so that the file keeps the patient
+            geometry of the image it was simulated from.
 
     Returns:
         the path written.
@@ -316,6 +328,11 @@ def write_fastmri_h5(
         file_attrs["acceleration"] = int(round(width / max(int(mask_arr.sum()), 1)))
         file_attrs["num_low_frequency"] = _low_frequency_run(mask_arr)
     file_attrs.update(attrs or {})
+    if affine is not None:
+        aff = np.asarray(affine, dtype=np.float64)
+        if aff.shape != (4, 4) or not np.all(np.isfinite(aff)) or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
+            raise ValueError(f"affine must be a finite, invertible 4x4 voxel -> RAS matrix, got {aff.tolist()}.")
+        file_attrs[PATIENT_AFFINE_ATTR] = aff
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as hf:
@@ -339,6 +356,8 @@ def _python_scalar(value: Any) -> Any:
     """h5py attribute values (numpy scalars, bytes) as plain Python values."""
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     return value
@@ -515,6 +534,17 @@ class FastMRIVolume:
         if self.recon_key not in f:
             return None
         return torch.from_numpy(np.ascontiguousarray(f[self.recon_key][s], dtype=np.float32)).unsqueeze(0)
+
+    @property
+    def patient_affine(self) -> np.ndarray | None:
+        """The 4x4 voxel -> RAS affine of the ``[H, W, slices]`` image volume recorded in the file
+        (attr :data:`PATIENT_AFFINE_ATTR`, written by ``monai-mcrecon simulate``), or None: raw
+        fastMRI files carry no patient position."""
+        value = self._open_file().attrs.get(PATIENT_AFFINE_ATTR)
+        if value is None:
+            return None
+        aff = np.asarray(value, dtype=np.float64)
+        return aff if aff.shape == (4, 4) else None
 
     def mask(self) -> torch.Tensor | None:
         """The file's column mask as float32 ``[1, W]``, or None when absent (train / val files)."""

@@ -5,7 +5,8 @@ bound to 127.0.0.1; ``--host``/``--allow-remote`` for another interface, see
 :func:`monai_mcrecon.label.validation.server_command`) or ``monailabel start_server --app
 <repo>/monai_mcrecon/label/app_dir --studies <folder> --host 127.0.0.1`` (MONAI Label binds to every
 interface without ``--host``). Request parameters are checked by :mod:`monai_mcrecon.label.validation`
-(``app_dir/main.py`` imports :class:`MCReconApp`). The studies folder holds one file per contrast,
+(``app_dir/main.py`` imports :class:`MCReconApp`); user errors of the tasks answer 404 / 422 with
+their message (:mod:`monai_mcrecon.label.errors`). The studies folder holds one file per contrast,
 ``<case>_t2.nii.gz`` beside ``<case>_t1.nii.gz``; inference runs on the degraded target and takes
 the reference from the same study.
 
@@ -35,6 +36,7 @@ from monailabel.interfaces.app import MONAILabelApp  # noqa: E402
 from monailabel.interfaces.tasks.infer_v2 import InferTask  # noqa: E402
 from monailabel.interfaces.tasks.train import TrainTask  # noqa: E402
 
+from monai_mcrecon.label.errors import user_errors_as_http  # noqa: E402
 from monai_mcrecon.label.infer import GuidedRestorationInfer  # noqa: E402
 from monai_mcrecon.label.train import GuidedRestorationTrain  # noqa: E402
 
@@ -72,6 +74,18 @@ class MCReconApp(MONAILabelApp):
             version="1.0",
             labels=None,
         )
+
+    def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
+        """MONAI Label's inference; a user error of the task (bad request parameter, missing reference,
+        4-D image, reference on another grid...) answers 404 / 422 with its message as ``detail``
+        (:func:`~monai_mcrecon.label.errors.user_errors_as_http`) instead of a bare 500 error."""
+        with user_errors_as_http():
+            return super().infer(request, datastore)
+
+    def train(self, request: dict[str, Any]) -> Any:
+        """MONAI Label's training (``run_sync``: in the request); user errors answer as in :meth:`infer`."""
+        with user_errors_as_http():
+            return super().train(request)
 
     def init_infers(self) -> dict[str, InferTask]:
         simulate = as_bool(self.conf.get("simulate_acquisition", "false"))

@@ -175,14 +175,16 @@ class GuidedRestorationTrain(BasicTrainTask):
         return pairs
 
     def _volume_transforms(self) -> list:
-        from monai_mcrecon.transforms import CheckFinited, MoveSliceAxisd
+        from monai_mcrecon.transforms import CheckFinited, CheckPairedShaped, CheckVolumed, MoveSliceAxisd
 
         keys = ["target", "reference"]
         return [
             LoadImaged(keys=keys, image_only=True),
+            CheckVolumed(keys=keys),
             EnsureChannelFirstd(keys=keys),
             EnsureTyped(keys=keys, dtype=torch.float32),
             CheckFinited(keys=keys),
+            CheckPairedShaped(keys=keys),
             MoveSliceAxisd(keys=keys, source=-1, destination=1),  # [1, slices, H, W]
         ]
 

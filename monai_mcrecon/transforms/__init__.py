@@ -18,6 +18,7 @@ from monai_mcrecon.transforms.degradation import (
 from monai_mcrecon.transforms.dictionary import (
     CheckFinited,
     CheckPairedShaped,
+    CheckVolumed,
     ComplexToRealLastd,
     KspaceTruncated,
     KspaceUndersampled,
@@ -45,6 +46,13 @@ from monai_mcrecon.transforms.natural import (
     convert_channels,
 )
 from monai_mcrecon.transforms.registration import REGISTRATION_MODES, RegisterReference, RegisterReferenced
+from monai_mcrecon.transforms.robust_registration import (
+    ON_FAILURE,
+    RegistrationError,
+    RobustRegisterReference,
+    RobustRegisterReferenced,
+    rigid_difference,
+)
 from monai_mcrecon.transforms.stereo import (
     LoadStereoPaird,
     PadStereod,
@@ -79,6 +87,7 @@ from monai_mcrecon.transforms.video import (
 __all__ = [
     "DataConsistencyd",
     "NORMALIZATION_MODES",
+    "ON_FAILURE",
     "NormalizeFromInputd",
     "input_scale",
     "normalization_uses_truth",
@@ -117,6 +126,7 @@ __all__ = [
     "CheckFinite",
     "CheckFinited",
     "CheckPairedShaped",
+    "CheckVolumed",
     "FastMRIKspaceToImage",
     "FastMRIKspaceToImaged",
     "ComplexToRealLastd",
@@ -132,6 +142,9 @@ __all__ = [
     "REGISTRATION_MODES",
     "RegisterReference",
     "RegisterReferenced",
+    "RegistrationError",
+    "RobustRegisterReference",
+    "RobustRegisterReferenced",
     "RestoreIntensityd",
     "SaveNaturalImage",
     "SaveNaturalImaged",
@@ -147,4 +160,5 @@ __all__ = [
     "paired_augmentation",
     "random_motion_kernel",
     "read_zero_filled_volume",
+    "rigid_difference",
 ]

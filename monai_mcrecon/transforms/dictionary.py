@@ -12,10 +12,11 @@ every key (:func:`paired_augmentation`). For ``monai.apps.reconstruction`` inter
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
 import json
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import (
@@ -40,6 +41,7 @@ from monai_mcrecon.transforms.array import (
 __all__ = [
     "SelectContrastsd",
     "CheckPairedShaped",
+    "CheckVolumed",
     "CheckFinited",
     "ScaleIntensityRecordd",
     "RestoreIntensityd",
@@ -92,19 +94,95 @@ class SelectContrastsd(MapTransform):
         return d
 
 
+def _source(value: object) -> str | None:
+    """The file an image was loaded from (``meta["filename_or_obj"]`` of a MetaTensor), if known."""
+    src = (getattr(value, "meta", None) or {}).get("filename_or_obj")
+    return str(src) if src else None
+
+
+class CheckVolumed(MapTransform):
+    """Refuse an image that is not one 3-D volume; put it right after ``LoadImaged``.
+
+    A 4-D series ``[X, Y, Z, T]`` (fMRI, diffusion, multi-echo) would otherwise become ``T`` channels
+    in ``EnsureChannelFirstd`` and fail later with a shape error that names neither the file nor the
+    cause. Accepted: ``[X, Y, Z]``, ``[X, Y, Z, 1]`` (one channel) and 2-D slices ``[X, Y]``.
+
+    Raises:
+        ValueError: naming the file and its shape (the message of the ``monai-mcrecon`` command).
+    """
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            shape = tuple(d[k].shape)
+            if len(shape) in (2, 3) or (len(shape) == 4 and shape[-1] == 1):
+                continue
+            src = _source(d[k]) or f"case {d.get('case_id', '?')} {k}"
+            raise ValueError(f"{src!r} has shape {shape}; expected a 3-D volume [X, Y, Z] (or one 2-D slice).")
+        return d
+
+
 class CheckPairedShaped(MapTransform):
-    """Raise a clear error when paired images (target, reference) differ in shape."""
+    """Pair images (target, reference) in physical space, or raise a clear error.
+
+    The first key's grid is the reference frame. Another key stored with the same voxels in another
+    order (axes flipped or permuted: another handedness, a series sorted feet-first) is re-indexed
+    exactly onto it (:func:`~monai_mcrecon.data.grid.match_to_grid`), never paired by array index.
+    A different shape, or the same shape on another grid in physical space (affines that differ by
+    more than a re-ordering), is refused: the reference lies on another grid (the ``monai-mcrecon``
+    command registers and resamples it; a bundle does not). Images without patient geometry (a raw
+    fastMRI h5 target, ``meta["kspace_geometry"]`` starting with ``"none"``) are paired by index.
+    """
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)
         shapes = {k: tuple(d[k].shape) for k in self.key_iterator(d)}
+        if len(set(shapes.values())) == 1 and len(shapes) > 1:
+            self._pair_in_space(d, list(shapes))
         if len(set(shapes.values())) > 1:
             case = d.get("case_id", "?")
+            files = {k: _source(d[k]) for k in shapes if _source(d[k])}
             raise ValueError(
-                f"Case {case!r}: paired contrasts have different shapes {shapes}; the reference must be "
-                "resampled onto the target grid first (same matrix size and geometry)."
+                f"Case {case!r}: paired contrasts have different shapes {shapes}"
+                + (f" (files {files})" if files else "")
+                + ": the reference lies on another grid. Resample it onto the target grid first (same matrix "
+                "size and geometry), or run `monai-mcrecon reconstruct` / `super-resolve` with --target and "
+                "--reference, which registers and resamples it."
             )
         return d
+
+
+    @staticmethod
+    def _pair_in_space(d: dict, keys: list) -> None:
+        from monai.data import MetaTensor
+
+        from monai_mcrecon.data.grid import match_to_grid, same_grid, voxel_correspondence
+
+        images = [d[k] for k in keys]
+        if not all(isinstance(im, MetaTensor) and im.ndim == 4 for im in images):
+            return
+        if any(str(im.meta.get("kspace_geometry", "")).startswith("none") for im in images):
+            return
+        first = images[0]
+        grid = tuple(first.shape[1:])
+        aff0 = first.affine.detach().cpu().double().numpy()
+        for k, im in zip(keys[1:], images[1:]):
+            aff = im.affine.detach().cpu().double().numpy()
+            if same_grid(grid, aff, grid, aff0):
+                continue
+            if voxel_correspondence(grid, aff, grid, aff0) is None:
+                shift = float(np.abs(aff - aff0).max())
+                raise ValueError(
+                    f"Case {d.get('case_id', '?')!r}: {k!r} has the matrix of {keys[0]!r} {grid} but lies elsewhere in "
+                    f"physical space (affines differ by up to {shift:.3g}; files {_source(im)!r}, {_source(first)!r}): "
+                    "the reference lies on another grid. Resample it onto the target grid first (same matrix size and "
+                    "geometry), or run `monai-mcrecon reconstruct` / `super-resolve` with --target and --reference, "
+                    "which registers and resamples it."
+                )
+            channels = [match_to_grid(c, aff, grid, aff0)[0] for c in im.detach().cpu().numpy()]
+            out = MetaTensor(torch.from_numpy(np.stack(channels)).to(im.dtype), meta=dict(im.meta))
+            out.affine = first.affine.clone()
+            d[k] = out
 
 
 class CheckFinited(MapTransform):

@@ -121,10 +121,12 @@ def read_zero_filled_volume(
         progress: a progress bar over the slices.
 
     Returns:
-        ``(volume, affine, info)``: float32 ``[H, W, S]``; 4x4 affine (identity directions, voxel
-        size from the header FOV / matrix, 1 mm without a header); ``info`` with ``multicoil``,
-        ``num_coils``, ``coil_combine``, ``cropped_to_recon_size``, ``spacing_mm``, ``affine`` (a
-        note), ``mask_source`` (``"user"``, ``"file"`` or ``"inferred"``), ``acceleration``
+        ``(volume, affine, info)``: float32 ``[H, W, S]``; 4x4 affine: the patient geometry recorded
+        in the file (:attr:`~monai_mcrecon.data.FastMRIVolume.patient_affine`, written by
+        ``monai-mcrecon simulate``), else synthetic (identity directions, voxel size from the header
+        FOV / matrix, 1 mm without a header); ``info`` with ``multicoil``, ``num_coils``,
+        ``coil_combine``, ``cropped_to_recon_size``, ``spacing_mm``, ``affine`` (where it came
+        from), ``has_geometry`` (recorded patient geometry), ``mask_source`` (``"user"``, ``"file"`` or ``"inferred"``), ``acceleration``
         (``W / sampled columns``) and ``num_sampled_columns``.
 
     Raises:
@@ -196,6 +198,7 @@ def _read_h5(
                 img = centre_crop(img, recon_size[:2])
             slices.append(img.to(torch.float32))
         multicoil, num_coils = vol.is_multicoil, vol.num_coils
+        recorded, full_hw = vol.patient_affine, vol.shape[-2:]
     volume = torch.stack(slices, dim=-1).contiguous()  # [H, W, S] = [X, Y, Z]
     num_sampled = int(col_mask.sum()) if col_mask is not None else int(sampled.sum())
     fov_key, size_key = ("recon_fov_mm", "recon_size") if crop_to_recon_size else ("encoding_fov_mm", "encoding_size")
@@ -204,13 +207,22 @@ def _read_h5(
         fov, size = meta[fov_key], meta[size_key]
         spacing = [fov[0] / size[0], fov[1] / size[1], float(fov[2]) / max(int(size[2]), 1)]
     affine = np.diag([*spacing, 1.0])
+    geometry = "none: h5 files carry no patient position (synthetic affine: identity directions, header FOV spacing)"
+    if recorded is not None:
+        affine = recorded.copy()
+        if crop_to_recon_size:  # the centre crop starts (H - h) // 2, (W - w) // 2 voxels in
+            offset = [(full - cut) // 2 for full, cut in zip(full_hw, volume.shape[:2])]
+            affine[:3, 3] = recorded[:3, :3] @ np.array([*offset, 0.0]) + recorded[:3, 3]
+        spacing = np.linalg.norm(affine[:3, :3], axis=0).tolist()
+        geometry = "recorded: the voxel -> RAS affine of the image the file was simulated from"
     info = {
         "multicoil": multicoil,
         "num_coils": num_coils,
         "coil_combine": coil_combine if multicoil else "single-coil |ifft2c|",
         "cropped_to_recon_size": bool(crop_to_recon_size),
         "spacing_mm": spacing,
-        "affine": "synthetic (identity directions, header FOV spacing); h5 files carry no patient position",
+        "affine": geometry,
+        "has_geometry": recorded is not None,
         "mask_source": mask_source,
         "num_sampled_columns": num_sampled,
         "acceleration": float(width / max(num_sampled, 1)),
@@ -226,8 +238,8 @@ class FastMRIKspaceToImage(Transform):
     """A fastMRI h5 file (path) -> its zero-filled, coil-combined image volume ``[1, H, W, S]``.
 
     See :func:`read_zero_filled_volume`. The output is a ``MetaTensor`` whose meta holds
-    ``filename_or_obj`` (the h5 file), ``affine`` / ``original_affine`` (synthetic, from the header
-    FOV), ``spatial_shape``, ``original_channel_dim = 0`` (channel-first already, so
+    ``filename_or_obj`` (the h5 file), ``affine`` / ``original_affine`` (the recorded patient geometry,
+    else synthetic from the header FOV; ``kspace_geometry`` says which), ``spatial_shape``, ``original_channel_dim = 0`` (channel-first already, so
     ``EnsureChannelFirstd`` leaves it alone) and the acquisition: ``kspace_coil_combine``,
     ``kspace_num_coils``, ``kspace_acceleration``, ``kspace_mask_source``, ``kspace_cropped``.
 
@@ -280,6 +292,7 @@ class FastMRIKspaceToImage(Transform):
             "kspace_acceleration": float(info["acceleration"]),
             "kspace_mask_source": info["mask_source"],
             "kspace_cropped": bool(info["cropped_to_recon_size"]),
+            "kspace_geometry": info["affine"],
             "kspace_data_consistency": (
                 kspace_consistency_note(info["multicoil"], info["cropped_to_recon_size"])
                 or ("acquired k-space passed on" if kspace is not None else "off: the k-space was not passed on (no kspace_key)")

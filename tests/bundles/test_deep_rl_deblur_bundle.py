@@ -171,11 +171,10 @@ def test_metadata_verifies_offline():
     verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
 
 
-def test_net_in_out_verifies_with_the_kernel_as_extra_argument():
-    # the network takes (image, kernel): verify_net_in_out passes the kernel via extra_forward_args
+def test_net_in_out_verifies_with_the_kernel_in_a_fourth_channel():
+    # network_def takes (image, kernel); network_export (what metadata.json describes) takes one 4-channel tensor
     verify_net_in_out(
-        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
-        any=32, extra_forward_args={"kernel": torch.full((1, 1, 15, 15), 1 / 225)},
+        net_id="network_export", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
     )
 
 
@@ -185,7 +184,7 @@ def test_metadata_matches_network_contract():
     for name in ("train.json", "evaluate.json", "inference.json"):
         net = ConfigParser.load_config_file(_cfg(name))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.deep_rl.DeepRL.from_preset"
-    assert fmt["inputs"]["image"]["num_channels"] == 3 and fmt["inputs"]["kernel"]["num_channels"] == 1
+    assert fmt["inputs"]["image"]["num_channels"] == 4 and list(fmt["inputs"]) == ["image"]  # RGB + the kernel channel
     assert fmt["outputs"]["pred"]["num_channels"] == 3
 
 

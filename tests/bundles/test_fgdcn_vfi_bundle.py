@@ -212,10 +212,11 @@ def test_metadata_verifies_offline():
     verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
 
 
-def test_net_in_out_verifies_with_the_second_frame_as_extra_argument():
+def test_net_in_out_verifies_with_the_frames_stacked_along_the_channels():
+    # network_def takes (frame0, frame1); network_export (what metadata.json describes) takes them stacked
     verify_net_in_out(
-        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
-        any=37, extra_forward_args={"frame1": torch.rand(1, 3, 37, 37)},
+        net_id="network_export", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
+        any=37,
     )
 
 
@@ -225,7 +226,7 @@ def test_configs_build_the_same_network():
         net = ConfigParser.load_config_file(_cfg(name))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.fgdcn.FGDCN.from_preset"
     fmt = meta["network_data_format"]
-    assert fmt["inputs"]["image"]["num_channels"] == fmt["inputs"]["frame1"]["num_channels"] == 3
+    assert fmt["inputs"]["image"]["num_channels"] == 6 and list(fmt["inputs"]) == ["image"]  # two RGB frames stacked
     assert fmt["outputs"]["pred"]["num_channels"] == 3
 
 

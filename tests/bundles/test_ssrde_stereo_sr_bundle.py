@@ -173,7 +173,7 @@ def test_inference_without_dataset_dir_super_resolves_the_downsampled_test_pairs
 def test_metadata_verifies_offline_and_matches_the_configs():
     verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
     fmt = json.loads((CONFIGS / "metadata.json").read_text())["network_data_format"]
-    assert set(fmt["inputs"]) == {"lr_left", "lr_right"}
+    assert set(fmt["inputs"]) == {"image"} and fmt["inputs"]["image"]["num_channels"] == 6  # network_export's input
     for name in ("train.json", "evaluate.json", "inference.json"):
         cfg = ConfigParser.load_config_file(_cfg(name))
         assert cfg["network_def"]["_target_"] == "monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet.from_preset"
@@ -184,8 +184,8 @@ def test_metadata_verifies_offline_and_matches_the_configs():
     net = parser.get_parsed_content("network_def").eval()
     with torch.no_grad():
         out = net(torch.rand(1, 3, 16, 32), torch.rand(1, 3, 16, 32))
-    for key, spec in fmt["outputs"].items():
-        assert out[key].shape[1] == spec["num_channels"] and out[key].shape[-2:] == (32, 64)
+    stacked = torch.cat([out[k] for k in ("out4_left", "out4_right", "disp_hr2_left")], dim=1)  # network_export's output
+    assert stacked.shape[1] == fmt["outputs"]["pred"]["num_channels"] and stacked.shape[-2:] == (32, 64)
 
 
 def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path):

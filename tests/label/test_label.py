@@ -140,6 +140,31 @@ def test_sr_task_simulated_and_lr_grid(studies, tmp_path):
     os.remove(out_file)
 
 
+def test_a_user_error_of_a_task_becomes_a_422_answer_with_its_message(recon_task, tmp_path):
+    """A 4-D image fails inside MONAI's transform chain (``RuntimeError: applying transform``); the app
+    answers 422 with the message the ``monai-mcrecon`` command prints, not a bare 500."""
+    from fastapi import HTTPException
+
+    from monai_mcrecon.label.errors import http_error, user_errors_as_http
+    from monai_mcrecon.pipeline import load_volume
+
+    rng = np.random.default_rng(0)
+    image = tmp_path / f"{CASE}_t2.nii.gz"
+    nib.save(nib.Nifti1Image(rng.random((16, 16, 2, 3)).astype(np.float32), np.eye(4)), str(image))
+    nib.save(nib.Nifti1Image(rng.random((16, 16, 2)).astype(np.float32), np.eye(4)), str(tmp_path / f"{CASE}_t1.nii.gz"))
+    with pytest.raises(ValueError) as command:
+        load_volume(image)
+    with pytest.raises(HTTPException) as info:
+        with user_errors_as_http():
+            recon_task({"image": str(image), "device": "cpu"})
+    assert info.value.status_code == 422 and info.value.detail == str(command.value)
+    with pytest.raises(HTTPException) as info:
+        with user_errors_as_http():
+            recon_task({"image": str(tmp_path / "elsewhere_t2.nii.gz"), "device": "cpu"})
+    assert info.value.status_code == 404 and "elsewhere_t2.nii.gz" in info.value.detail
+    assert http_error(RuntimeError("a bug")) is None  # other errors stay 500 errors
+
+
 def test_train_task_key_metric_is_psnr_and_one_epoch_runs(studies, tmp_path):
     from monai_mcrecon.label.train import GuidedRestorationTrain
     from monai_mcrecon.metrics import FastMRIPSNR, FastMRISSIM
@@ -228,6 +253,18 @@ def test_server_infer_request_on_loopback(studies, tmp_path):
         np.testing.assert_allclose(out.affine, target.affine, atol=1e-5)
         truth = np.asarray(nib.load(str(studies["truth"])).dataobj, dtype=np.float32)
         assert _psnr(truth, np.asarray(out.dataobj)) > _psnr(truth, np.asarray(target.dataobj, dtype=np.float32))
+
+        # a user error of the task reaches the client as its message (before: 500 Internal Server Error)
+        import urllib.error
+        import urllib.parse
+
+        form = urllib.parse.urlencode({"params": json.dumps({"slice_batch_size": 0})}).encode()
+        req = urllib.request.Request(f"{base}/infer/mc_cdic_recon?image={CASE}_t2&output=image", data=form, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(req, timeout=60)
+        detail = json.loads(info.value.read())["detail"]
+        assert info.value.code == 422, detail
+        assert "'slice_batch_size'" in detail and "got 0" in detail
     finally:
         proc.terminate()
         try:

@@ -318,17 +318,18 @@ def test_rerun_of_one_case_skips_and_completes_interrupted_runs(small_cases, tmp
 
     out = tmp_path / "one"
     out.mkdir()
+    fp = {"version": 1, "command": "reconstruct", "options": {"task": "recon"}}  # see tests/reliability/test_stale_and_permissions.py
     (out / f".x_recon.nii.gz{PARTIAL_MARK}abc.nii.gz").write_bytes(b"half")  # left by a killed run
-    assert _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None) is None
+    assert _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None, fingerprint=fp) is None
     assert _listing(out) == []  # the leftover was removed, the case will be redone
     (out / "x_recon.nii.gz").write_bytes(b"complete")
-    (out / RUN_INFO).write_text(json.dumps({"nifti": str(out / "x_recon.nii.gz")}))
-    done = _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None)
+    (out / RUN_INFO).write_text(json.dumps({"nifti": str(out / "x_recon.nii.gz"), "fingerprint": fp}))
+    done = _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None, fingerprint=fp)
     assert done is not None and done["skipped"] is True
-    assert _finished_case(out, overwrite=True, suffix="recon", log=lambda s: None) is None
+    assert _finished_case(out, overwrite=True, suffix="recon", log=lambda s: None, fingerprint=fp) is None
     (out / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match=r"already holds \['notes.txt'\].*--overwrite"):
-        _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None)
+        _finished_case(out, overwrite=False, suffix="recon", log=lambda s: None, fingerprint=fp)
     assert os.path.exists(out / "notes.txt")
 
 

@@ -14,11 +14,48 @@ conventions of the acquisition live in :mod:`monai_mcrecon.kspace`.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FUSIONS", "SpatialFourierLayer", "SpatialFourierResidualBlock"]
+__all__ = ["FUSIONS", "SpatialFourierLayer", "SpatialFourierResidualBlock", "irfft2_as_ifft2", "rfft2_as_fft2"]
 
 FUSIONS = ("sum", "conv1x1")
+
+
+def rfft2_as_fft2(x: torch.Tensor) -> torch.Tensor:
+    """``torch.fft.rfft2(x, norm="ortho")`` as the first ``W // 2 + 1`` columns of a complex ``fft2`` (for export).
+
+    Args:
+        x: real ``[..., H, W]``.
+
+    Returns:
+        complex ``[..., H, W // 2 + 1]``, equal to ``rfft2`` up to float rounding.
+    """
+    spectrum = torch.fft.fft2(torch.complex(x, torch.zeros_like(x)), norm="ortho")
+    return spectrum[..., : x.shape[-1] // 2 + 1]
+
+
+def irfft2_as_ifft2(real: torch.Tensor, imag: torch.Tensor, width: int) -> torch.Tensor:
+    """``irfft2(complex(real, imag), s=(H, width), norm="ortho")`` as the real part of a complex ``ifft2``.
+
+    The one-sided spectrum (``width // 2 + 1`` columns) is weighted by 2 on the columns that stand for a
+    conjugate pair (1 on the DC column and, for an even ``width``, the Nyquist column) and zero-padded to
+    ``width`` columns; the real part of its inverse transform is the real inverse transform (which, like
+    this, ignores the imaginary parts of the DC and Nyquist columns). Used when exporting (ONNX).
+
+    Args:
+        real: real part ``[..., H, width // 2 + 1]``.
+        imag: imaginary part, same shape.
+        width: ``W`` of the output.
+
+    Returns:
+        ``[..., H, width]``, equal to ``torch.fft.irfft2`` up to float rounding.
+    """
+    columns = torch.arange(real.shape[-1], device=real.device)
+    weight = torch.where((columns == 0) | (2 * columns == width), 1.0, 2.0).to(real.dtype)
+    pad = (0, width - real.shape[-1])
+    spectrum = torch.complex(F.pad(real * weight, pad), F.pad(imag * weight, pad))
+    return torch.fft.ifft2(spectrum, norm="ortho").real
 
 
 class SpatialFourierLayer(nn.Module):
@@ -70,9 +107,13 @@ class SpatialFourierLayer(nn.Module):
             raise RuntimeError("This SpatialFourierLayer was built with fourier=False.")
         h, w = f.shape[-2:]
         dtype = torch.promote_types(f.dtype, torch.float32)
-        spectrum = torch.fft.rfft2(f.to(dtype), norm="ortho")
+        # when exporting: the same values without one-sided DFTs, which ONNX Runtime mis-plans at dynamic sizes
+        exporting = torch.compiler.is_exporting()
+        spectrum = rfft2_as_fft2(f.to(dtype)) if exporting else torch.fft.rfft2(f.to(dtype), norm="ortho")
         mixed = self.frequency(torch.cat([spectrum.real, spectrum.imag], dim=1).to(f.dtype)).to(dtype)
         real, imag = mixed.chunk(2, dim=1)
+        if exporting:
+            return irfft2_as_ifft2(real, imag, w).to(f.dtype)
         return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(f.dtype)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:

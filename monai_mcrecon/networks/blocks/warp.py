@@ -65,6 +65,33 @@ def flow_warp(
     return F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners)
 
 
+def _resize_flow_symbolic(flow_xy: torch.Tensor, scale_factor: float, mode: str) -> torch.Tensor:
+    """:func:`resize_flow` by an integer factor ``s`` or its reciprocal ``1 / n`` with integer size arithmetic.
+
+    For export, where ``H, W`` are symbols: ``round(H * s) == H * s`` and, for ``H`` divisible by ``n`` (the
+    callers pad to such sizes; checked), ``round(H / n) == H // n``, so the output equals the eager one.
+
+    Raises:
+        ValueError: another factor.
+    """
+    h, w = flow_xy.shape[-2:]
+    if scale_factor >= 1 and scale_factor.is_integer():
+        s = int(scale_factor)
+        size, factor = (h * s, w * s), float(s)
+    elif (1 / scale_factor).is_integer():
+        n = round(1 / scale_factor)
+        torch._check(h % n == 0, lambda: f"resize_flow by 1/{n} exports for sizes divisible by {n}.")
+        torch._check(w % n == 0, lambda: f"resize_flow by 1/{n} exports for sizes divisible by {n}.")
+        size, factor = (h // n, w // n), 1.0 / n
+    else:
+        raise ValueError(
+            f"resize_flow exports integer scale factors and their reciprocals only, got {scale_factor}; pass size instead."
+        )
+    if factor == 1.0:
+        return flow_xy
+    return F.interpolate(flow_xy, size=size, mode=mode, align_corners=False) * factor
+
+
 def resize_flow(
     flow_xy: torch.Tensor,
     size: Sequence[int] | None = None,
@@ -75,6 +102,8 @@ def resize_flow(
     if (size is None) == (scale_factor is None):
         raise ValueError("Give exactly one of size or scale_factor to resize_flow.")
     h, w = flow_xy.shape[-2:]
+    if size is None and torch.compiler.is_exporting():
+        return _resize_flow_symbolic(flow_xy, float(scale_factor), mode)
     if size is None:
         size = (int(round(h * scale_factor)), int(round(w * scale_factor)))
     size = tuple(int(s) for s in size)

@@ -471,8 +471,12 @@ class BVFI(PresetMixin, nn.Module):
             frames = F.pad(frames.flatten(0, 1), (0, pw, 0, ph), mode="replicate").reshape(b, n, c, h + ph, w + pw)
         t = normalize_times(t, b, frames.device, frames.dtype)
         ell = t.shape[1]
-        order = torch.argsort(t.detach(), dim=1, stable=True)
-        inverse = torch.argsort(order, dim=1)
+        if torch.compiler.is_exporting():  # ONNX has no stable sort; its TopK breaks ties by the lower index (stable)
+            order = torch.sort(t.detach(), dim=1).indices
+            inverse = torch.sort(order, dim=1).indices
+        else:
+            order = torch.argsort(t.detach(), dim=1, stable=True)
+            inverse = torch.argsort(order, dim=1)
         t_sorted = torch.gather(t, 1, order)
 
         stage1 = self.interp(frames, t_sorted)

@@ -197,9 +197,11 @@ class DeepRL(PresetMixin, nn.Module):
             raise ValueError(f"kernel must be a tensor [B, 1, kh, kw], got {type(kernel).__name__}.")
         kernel = as_kernel_batch(kernel, image.shape[0])
         kernel = kernel.to(dtype=image.dtype, device=image.device)
+        total = kernel.sum(dim=(-2, -1), keepdim=True)
+        if torch.compiler.is_exporting():  # value checks branch on data, which an exported graph cannot hold
+            return image, kernel / total
         if (kernel < 0).any():
             raise ValueError("the blur kernel has negative entries; a Richardson-Lucy kernel must be non-negative.")
-        total = kernel.sum(dim=(-2, -1), keepdim=True)
         if (total <= 0).any():
             raise ValueError("a blur kernel sums to 0; every kernel needs a positive sum (it is normalised to 1).")
         return image, kernel / total

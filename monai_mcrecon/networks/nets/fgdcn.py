@@ -170,6 +170,10 @@ class FlowRefineUnit(nn.Module):
 
     @staticmethod
     def _l2normalize(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            # the same value, x 1e6 / sqrt(1e12 s + 1): ONNX export's optimiser drops "+ 1e-12" as adding zero
+            # (tolerance 1e-8), which turns zero features into 0 / 0
+            return x * 1e6 / (x.pow(2).sum(dim=dim, keepdim=True) * 1e12 + 1.0).sqrt()
         return x / (x.pow(2).sum(dim=dim, keepdim=True) + 1e-12).sqrt()
 
     def _once(self, x0, x1, flow0, flow1, mask):

@@ -29,6 +29,9 @@ Deliberate differences from the release (spec section 7):
 - the up-sampler of a dictionary level maps ``w_{s-1} -> w_s`` channels (the release hard-codes
   ``w_{s-1} - 32``, the same for the paper's widths), so the ``small`` and ``tiny`` presets build.
 
+Weights trained with the release load through :mod:`monai_mcrecon.networks.nets.mc_cdic_release`
+(the module tree maps one to one; ``python -m monai_mcrecon.networks.nets.mc_cdic_release --help``).
+
 Interface (project contract): one input ``[B, 2, H, W]`` in [0, 1], channel 0 the degraded target
 ``x``, channel 1 the reference ``y``. In training mode the output is ``[B, 2, H, W]`` =
 ``cat(x^, y^)`` (restored target, reconstructed reference, for the reference-weighted loss); in

@@ -215,7 +215,7 @@ def matching_coordinate(m: torch.Tensor) -> torch.Tensor:
     return (m * index).sum(-1).unsqueeze(1)
 
 
-def disparity_hypotheses(c0: torch.Tensor, num: int, half_width: float, max_disp: float) -> torch.Tensor:
+def disparity_hypotheses(c0: torch.Tensor, num: int, half_width: float, max_disp: float | torch.Tensor) -> torch.Tensor:
     """``num`` coordinates per pixel uniformly from ``max(c0 - hw, 0)`` to ``min(c0 + hw, max_disp)``.
 
     ``c0 [B, 1, H, W]`` -> ``[B, num, H, W]`` (release ``get_disp_range_samples``).
@@ -635,7 +635,10 @@ class SSRDEFNet(PresetMixin, nn.Module):
         hs_r = self.stereo_feature_high(self.transition2(feat_r))
         c0_l = F.interpolate(c_l * s, scale_factor=s, mode="bilinear", align_corners=False)
         c0_r = F.interpolate(c_r * s, scale_factor=s, mode="bilinear", align_corners=False)
-        max_disp = float(feat_l.shape[-1])
+        if torch.compiler.is_exporting():  # float() of a symbolic width would fix the graph to the example's width
+            max_disp = feat_l.new_ones(()) * feat_l.shape[-1]
+        else:
+            max_disp = float(feat_l.shape[-1])
         other_l, other_r = self._pair(hs_l, hs_r)
         coords = []
         for query, other, c0 in ((hs_l, other_l, c0_l), (hs_r, other_r, c0_r)):

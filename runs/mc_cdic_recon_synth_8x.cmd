@@ -1,0 +1,4 @@
+# the init weights are the 4x weights shipped in issue 21 (commit 3ba6ef7, trained on synthetic pairs + the sample); not stored twice:
+git show 3ba6ef7:bundles/mc_cdic_recon/models/model.pt > runs/init_mc_cdic_recon_4x_3ba6ef7.pt
+python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --acceleration 8 --output_dir runs/mc_cdic_recon_synth_8x --init_ckpt runs/init_mc_cdic_recon_4x_3ba6ef7.pt --synthetic_samples 900 --max_epochs 6 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0003 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
+# stopped by hand (kill) during epoch 4; model.pt = best real-validation epoch (2)

@@ -1,0 +1,170 @@
+"""The bundles' own route, ``python -m monai.bundle run``, answers like the ``monai-mcrecon`` command.
+
+A mistyped override, a device the machine does not have, a 4-D input and a reference on another grid
+end the run with exit status 1 and one line on stderr (``monai.bundle run: error: <message>``), no
+traceback and no logged copy of the error (before: status 0 on the embedded demo data for the typo,
+67 to 238 lines and up to 7 tracebacks for the others). ``monai.bundle.run(...)`` called from Python
+refuses the typo too. The subprocess tests stop before the network runs (at ``initialize`` or at the
+first data item): a few seconds each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from monai_mcrecon.bundle_checks import QuietUserErrors, check_device, find_user_error
+from monai_mcrecon.bundles import bundle_dir, check_overrides
+
+REPO = Path(__file__).resolve().parents[2]
+RECON = Path(bundle_dir("mc_cdic_recon")) / "configs"
+PREFIX = "monai.bundle run: error: "
+
+
+def _bundle_run(config: Path, *args: str, tmp_path: Path) -> tuple[int, str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("MONAI_MCRECON_TRACEBACK", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(config),
+         "--output_dir", str(tmp_path / "out"), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _assert_one_line(rc: int, out: str, err: str, needle: str) -> str:
+    """Exit status 1, no traceback, the error once (the last line of stderr); returns that line."""
+    both = out + err
+    assert rc == 1, both[-3000:]
+    assert "Traceback" not in both, both[-3000:]
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(PREFIX) and needle in line, err[-3000:]
+    assert [x for x in both.splitlines() if needle in x] == [line], both[-3000:]
+    assert not [x for x in both.splitlines() if " - ERROR - " in x], both[-3000:]
+    return line
+
+
+def _nifti(path: Path, array: np.ndarray, zooms: tuple = (1.0, 1.0, 2.0)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(array.astype(np.float32), np.diag([*zooms, 1.0])), str(path))
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. overrides
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_mistyped_override_is_refused_with_the_closest_key(tmp_path):
+    rc, out, err = _bundle_run(RECON / "inference.json", "--datset_dir", "/x", tmp_path=tmp_path)
+    line = _assert_one_line(rc, out, err, "Unknown override(s) 'datset_dir'")
+    assert "did you mean 'dataset_dir'?" in line
+    assert not (tmp_path / "out").exists()  # the demo data did not run
+
+
+def test_monai_bundle_run_from_python_refuses_the_typo_too():
+    """MONAI wraps what a config entry raises in ``RuntimeError``; the KeyError is its cause."""
+    import monai.bundle
+
+    with pytest.raises(Exception) as info:
+        monai.bundle.run(config_file=str(RECON / "inference.json"), logging_file=False, acceleraton=8)
+    found = find_user_error(info.value)
+    assert isinstance(found, KeyError) and "'acceleraton' (did you mean 'acceleration'?)" in found.args[0]
+    with pytest.raises(Exception) as info:
+        monai.bundle.create_workflow(config_file=str(RECON / "evaluate.json"), logging_file=False, datset_dir="/x")
+    assert "'datset_dir' (did you mean 'dataset_dir'?)" in find_user_error(info.value).args[0]
+
+
+def test_known_overrides_and_new_arguments_of_a_component_pass():
+    train = Path(bundle_dir("clgnet_recon")) / "configs" / "train.json"
+    check_overrides(train, {"acceleration": 8, "network_def#fourier": False, "run_id": "run", "meta_file": "m.json"})
+    with pytest.raises(KeyError, match="network_deff"):
+        check_overrides(train, {"network_deff#fourier": False})
+    fgdcn = Path(bundle_dir("fgdcn_vfi")) / "configs"  # the flow-step overlay edits initialize#3 of train.json
+    check_overrides([fgdcn / "train.json", fgdcn / "train_flow.json"], {"initialize#3#info#trained": "x"})
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. device
+# --------------------------------------------------------------------------------------------------
+
+
+def test_an_unavailable_cuda_device_is_one_line(tmp_path):
+    device = f"cuda:{torch.cuda.device_count() + 7}" if torch.cuda.is_available() else "cuda"
+    rc, out, err = _bundle_run(RECON / "inference.json", "--device", device, tmp_path=tmp_path)
+    line = _assert_one_line(rc, out, err, f"device '{device}' was requested but")
+    assert line.endswith("--device cpu.")
+
+
+def test_check_device(monkeypatch):
+    assert check_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="'gpu' is not a torch device"):
+        check_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^device 'cuda' was requested but no CUDA GPU is available; pass --device cpu\.$"):
+        check_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match=r"has 2 CUDA GPU\(s\) \(cuda:0 to cuda:1\)"):
+        check_device(torch.device("cuda:2"))
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. data errors inside MONAI's transform chains
+# --------------------------------------------------------------------------------------------------
+
+
+def test_a_4d_input_gives_the_message_of_the_command(tmp_path):
+    from monai_mcrecon.pipeline import load_volume
+
+    rng = np.random.default_rng(0)
+    t2 = _nifti(tmp_path / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2, 3)))
+    _nifti(tmp_path / "data" / "case0" / "t1.nii.gz", rng.random((16, 16, 2)))
+    with pytest.raises(ValueError) as command:  # what `monai-mcrecon reconstruct --target t2.nii.gz` says
+        load_volume(t2)
+    rc, out, err = _bundle_run(RECON / "inference.json", "--dataset_dir", str(tmp_path / "data"), tmp_path=tmp_path)
+    line = _assert_one_line(rc, out, err, "has shape (16, 16, 2, 3)")
+    assert line == PREFIX + str(command.value)
+
+
+def test_a_reference_on_another_grid_is_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    _nifti(tmp_path / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2)))
+    _nifti(tmp_path / "data" / "case0" / "t1.nii.gz", rng.random((20, 18, 2)), zooms=(0.8, 0.9, 2.0))
+    rc, out, err = _bundle_run(RECON / "inference.json", "--dataset_dir", str(tmp_path / "data"), tmp_path=tmp_path)
+    line = _assert_one_line(rc, out, err, "the reference lies on another grid")
+    assert "t1.nii.gz" in line and "t2.nii.gz" in line and "monai-mcrecon reconstruct" in line
+
+
+def test_only_errors_raised_by_the_package_are_shortened():
+    from monai_mcrecon.transforms import CheckVolumed
+
+    try:
+        try:
+            CheckVolumed(keys="image")({"image": torch.zeros(4, 4, 2, 3)})
+        except ValueError as e:
+            raise RuntimeError("applying transform CheckVolumed") from e
+    except RuntimeError as e:
+        wrapped = e
+    found = find_user_error(wrapped)
+    assert isinstance(found, ValueError) and "(4, 4, 2, 3)" in str(found)
+    try:
+        int("not a number")  # a ValueError raised outside the package: keeps its traceback
+    except ValueError as other:
+        assert find_user_error(other) is None
+
+    quiet = QuietUserErrors()
+    exc_info = (RuntimeError, wrapped, wrapped.__traceback__)
+    engine = "ignite.engine.engine.SupervisedEvaluator"
+    assert not quiet.filter(logging.LogRecord(engine, logging.ERROR, __file__, 1, "Exception: ...", None, exc_info))
+    assert quiet.filter(logging.LogRecord(engine, logging.INFO, __file__, 1, "progress", None, None))
+    assert quiet.filter(logging.LogRecord("my.code", logging.ERROR, __file__, 1, "carrying on", None, exc_info))
