@@ -432,21 +432,8 @@ def _read_mosaic(
             )
         check = f"first and last slice centres match the scanner protocol within {error_mm:.3f} mm"
     first = pydicom.dcmread(f, stop_before_pixels=True)
-    meta: dict[str, Any] = {
-        "filename_or_obj": str(folder if given_file is None else given_file),
-        "series_uid": series_uid,
-        "files": [str(f)],
-        "spacing": geometry.spacing,
-        "origin": geometry.origin,
-        "direction": geometry.direction,
-        "affine": geometry.affine,
-        "original_affine": geometry.affine,
-        "affine_lps": geometry.affine_lps,
-        "space": "RAS",
-        "spatial_shape": np.asarray(volume.shape),
-        "tags": {k: v for k in _KEY_TAGS if (v := _tag_value(first, k)) is not None},
-        "mosaic": {"slices": n, "grid": [grid, grid], "tile": [rows // grid, cols // grid], "geometry_check": check},
-    }
+    meta = _volume_meta(folder if given_file is None else given_file, series_uid, [str(f)], geometry, volume, first)
+    meta["mosaic"] = {"slices": n, "grid": [grid, grid], "tile": [rows // grid, cols // grid], "geometry_check": check}
     return volume, meta
 
 
@@ -522,8 +509,18 @@ def read_dicom_series(
         thickness = _tag_value(first, "SliceThickness")
         if isinstance(thickness, (int, float)) and thickness > 0:
             geometry.spacing[2] = thickness
-    meta: dict[str, Any] = {
-        "filename_or_obj": str(path),
+    return volume, _volume_meta(path, series_uid, files, geometry, volume, first)
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _volume_meta(
+    source: Any, series_uid: str | None, files: list, geometry: SeriesGeometry, volume: np.ndarray, first: Any
+) -> dict[str, Any]:
+    """The MONAI-style meta of a volume read from a DICOM series (or one MOSAIC file)."""
+    return {
+        "filename_or_obj": str(source),
         "series_uid": series_uid,
         "files": files,
         "spacing": geometry.spacing,
@@ -536,10 +533,6 @@ def read_dicom_series(
         "spatial_shape": np.asarray(volume.shape),
         "tags": {k: v for k in _KEY_TAGS if (v := _tag_value(first, k)) is not None},
     }
-    return volume, meta
-
-
-# --- writing --------------------------------------------------------------------------------------
 
 
 def _ds(value: float) -> str:
