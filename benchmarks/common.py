@@ -45,6 +45,41 @@ def emit(lines: Sequence[str], out: str | None) -> None:
         Path(out).write_text(text)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for timing tables."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def write_json(result: dict, out: str | None) -> None:
+    """Write a timing run's results as JSON (after every row, so that partial results survive)."""
+    if out:
+        import json
+
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def finish_timing_run(result: dict, lines: Sequence[str], out: str | None, markdown: str | None) -> None:
+    """Record the load after a timing run, print its Markdown table, write the JSON and the Markdown."""
+    import os
+
+    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    write_json(result, out)
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(text)
+
+
 def save_bar_figure(rows: Sequence[tuple[str, float, float, float]], path: str | Path, title: str) -> None:
     """Horizontal bars of PSNR (left) and SSIM (right) per method, written to ``path``; classical
     baselines (zero-filled, k-space zero-padding, bicubic) in grey, learned models in blue."""

@@ -27,22 +27,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from common import cpu_name, finish_timing_run, write_json
 
 
 def _variants(name: str):
@@ -161,7 +150,7 @@ def main() -> None:
 
     result = {
         "machine": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "load_before": [round(v, 2) for v in os.getloadavg()],
@@ -174,17 +163,8 @@ def main() -> None:
     for name in args.networks:
         for threads in args.threads:
             result["rows"] += measure(name, threads, args.repeats)
-            if args.out:  # partial results survive an interrupted run
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
-    text = "\n".join(markdown(result)) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text)
+            write_json(result, args.out)  # partial results survive an interrupted run
+    finish_timing_run(result, markdown(result), args.out, args.markdown)
 
 
 if __name__ == "__main__":

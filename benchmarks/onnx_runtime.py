@@ -21,25 +21,15 @@ slice, the ratio PyTorch / ONNX Runtime (> 1: ONNX Runtime is faster) and the re
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from common import cpu_name, finish_timing_run, write_json
+
 BUNDLES = {"mc_cdic_recon": "MC-CDic recon (small)", "mc_cdic_sr": "MC-CDic SR x2 (small)", "clgnet_recon": "CLGNet (small)"}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _shipped_network(bundle: str):
@@ -150,7 +140,7 @@ def main() -> None:
 
     result = {
         "machine": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__,
@@ -165,17 +155,8 @@ def main() -> None:
     for bundle in args.bundles:
         for threads in args.threads:
             result["rows"].append(measure(bundle, threads, args.repeats, args.size))
-            if args.out:  # partial results survive an interrupted run
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
-    text = "\n".join(markdown(result)) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text)
+            write_json(result, args.out)  # partial results survive an interrupted run
+    finish_timing_run(result, markdown(result), args.out, args.markdown)
 
 
 if __name__ == "__main__":
