@@ -52,10 +52,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import emit  # noqa: E402
 
 from monai_mcrecon.kspace import create_mask_func, undersample_image  # noqa: E402
+from monai_mcrecon.transforms.registration import sitk_image_ras
 from monai_mcrecon.transforms import RegisterReference, RegistrationError, RobustRegisterReference  # noqa: E402
 from monai_mcrecon.transforms import rigid_difference  # noqa: E402
 
-LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @dataclass
@@ -82,14 +82,8 @@ def load_cases(names: list[str]) -> list[Case]:
     return out
 
 
-def sitk_image(arr: np.ndarray, affine_ras: np.ndarray) -> sitk.Image:
-    a = LPS @ affine_ras
-    spacing = np.linalg.norm(a[:3, :3], axis=0)
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.T, dtype=np.float32))
-    img.SetSpacing(spacing.tolist())
-    img.SetOrigin(a[:3, 3].tolist())
-    img.SetDirection((a[:3, :3] / spacing).ravel().tolist())
-    return img
+def sitk_image(arr, affine):
+    return sitk_image_ras(arr, affine)
 
 
 def zero_filled(arr: np.ndarray, acceleration: float, seed: int) -> np.ndarray:

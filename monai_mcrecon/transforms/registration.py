@@ -47,7 +47,7 @@ from monai.data.utils import to_affine_nd
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends
 
-__all__ = ["RegisterReference", "RegisterReferenced", "REGISTRATION_MODES"]
+__all__ = ["RegisterReference", "RegisterReferenced", "REGISTRATION_MODES", "sitk_image_ras"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def _sitk_image(arr: np.ndarray, affine: np.ndarray) -> sitk.Image:
     image.SetOrigin(affine[:nd, nd].tolist())
     image.SetDirection((affine[:nd, :nd] / spacing[None, :]).flatten().tolist())
     return image
+
+
+def sitk_image_ras(arr: np.ndarray, affine: np.ndarray) -> sitk.Image:
+    """SimpleITK image (LPS) of a volume ``[X, Y, Z]`` with a voxel -> RAS affine (MONAI / NIfTI)."""
+    return _sitk_image(np.asarray(arr), _to_lps(np.asarray(affine, dtype=np.float64), False, 3))
 
 
 def _rotation_angle_deg(matrix: np.ndarray) -> float:

@@ -238,18 +238,23 @@ class RobustRegisterReference(RegisterReference):
             shrink += 1
         return shrink
 
-    def _powell(
-        self, fixed: sitk.Image, moving: sitk.Image, start: sitk.Transform, step_tolerance: float = 1e-3
-    ) -> sitk.Transform:
-        """Powell optimisation of Mattes MI on every voxel of ``fixed``, from ``start`` (one level); the line
-        searches stop at ``step_tolerance`` (mm, or ``rotation radius`` x radians)."""
-        dim = fixed.GetDimension()
+    def _every_voxel_method(self) -> sitk.ImageRegistrationMethod:
+        """Mattes MI on every voxel (no random sampling), linear interpolation."""
         reg = sitk.ImageRegistrationMethod()
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=self.num_histogram_bins)
         reg.SetMetricSamplingStrategy(reg.NONE)
         reg.SetInterpolator(sitk.sitkLinear)
         if self.num_threads is not None:
             reg.SetNumberOfThreads(self.num_threads)
+        return reg
+
+    def _powell(
+        self, fixed: sitk.Image, moving: sitk.Image, start: sitk.Transform, step_tolerance: float = 1e-3
+    ) -> sitk.Transform:
+        """Powell optimisation of Mattes MI on every voxel of ``fixed``, from ``start`` (one level); the line
+        searches stop at ``step_tolerance`` (mm, or ``rotation radius`` x radians)."""
+        dim = fixed.GetDimension()
+        reg = self._every_voxel_method()
         reg.SetOptimizerAsPowell(
             numberOfIterations=100, maximumLineIterations=50, stepLength=2.0, stepTolerance=step_tolerance,
             valueTolerance=1e-6,
@@ -264,12 +269,7 @@ class RobustRegisterReference(RegisterReference):
 
     def _evaluate(self, fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
         """Mattes MI on every voxel of ``fixed`` (lower is better)."""
-        reg = sitk.ImageRegistrationMethod()
-        reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=self.num_histogram_bins)
-        reg.SetMetricSamplingStrategy(reg.NONE)
-        reg.SetInterpolator(sitk.sitkLinear)
-        if self.num_threads is not None:
-            reg.SetNumberOfThreads(self.num_threads)
+        reg = self._every_voxel_method()
         reg.SetInitialTransform(transform, inPlace=False)
         return float(reg.MetricEvaluate(fixed, moving))
 

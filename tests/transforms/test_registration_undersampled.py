@@ -21,6 +21,7 @@ from monai.data import MetaTensor
 
 from monai_mcrecon.kspace import create_mask_func, undersample_image
 from monai_mcrecon.pipeline import Volume, resample_reference
+from monai_mcrecon.transforms.registration import sitk_image_ras
 from monai_mcrecon.transforms import (
     RegisterReference,
     RegistrationError,
@@ -32,7 +33,6 @@ from monai_mcrecon.transforms import (
 sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 TOL_DEG, TOL_MM = 2.0, 1.0
-LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +42,7 @@ def volume():
 
 
 def _sitk(arr, affine):
-    a = LPS @ affine
-    spacing = np.linalg.norm(a[:3, :3], axis=0)
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.T, dtype=np.float32))
-    img.SetSpacing(spacing.tolist())
-    img.SetOrigin(a[:3, 3].tolist())
-    img.SetDirection((a[:3, :3] / spacing).ravel().tolist())
-    return img
+    return sitk_image_ras(arr, affine)
 
 
 def _centre(arr, affine):
