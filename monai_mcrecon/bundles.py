@@ -51,7 +51,7 @@ __all__ = [
     "write_run_info",
 ]
 
-BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
 
 
 def bundle_dir(name: str) -> str:

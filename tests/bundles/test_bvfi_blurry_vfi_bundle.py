@@ -6,6 +6,7 @@ weights are exercised when present.
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ from monai_mcrecon.networks.nets.bvfi import BVFI
 
 BUNDLE = Path(bundle_dir("bvfi_blurry_vfi"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 TIMES = ("t0.25", "t0.50", "t0.75")
 BASE_COLUMNS = ("psnr", "ssim", "psnr_input", "ssim_input")
 

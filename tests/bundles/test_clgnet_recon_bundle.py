@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -59,5 +60,5 @@ def test_evaluate_and_inference_single_contrast(tiny_run, tmp_path):
 
 
 def test_metadata_and_network_verify():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(BUNDLE.parent / "schema" / "meta_schema.json"))
+    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
     verify_net_in_out(net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny", n=2)

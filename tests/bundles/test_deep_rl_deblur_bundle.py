@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ from monai_mcrecon.networks.nets.deep_rl import DeepRL
 
 BUNDLE = Path(bundle_dir("deep_rl_deblur"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 TEST_CASES = ["camera", "chelsea", "coins", "motorcycle_left"]
 COLUMNS = ("psnr", "ssim", "psnr_input", "ssim_input", "psnr_rl", "ssim_rl")
 

@@ -7,6 +7,7 @@ present.
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -22,7 +23,7 @@ from monai_mcrecon.networks.nets.fgdcn import FGDCN
 
 BUNDLE = Path(bundle_dir("fgdcn_vfi"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 
 
 def _cfg(name: str) -> str:

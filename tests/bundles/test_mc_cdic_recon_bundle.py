@@ -6,6 +6,7 @@ These call ``monai.bundle`` in-process with the ``tiny`` preset on the embedded 
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -20,7 +21,7 @@ from monai_mcrecon.bundles import bundle_dir
 
 BUNDLE = Path(bundle_dir("mc_cdic_recon"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 
 
 def _cfg(name: str) -> str:

@@ -3,6 +3,7 @@ LR-grid targets, metadata checks."""
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -80,5 +81,5 @@ def test_inference_on_an_lr_target_zero_pads_onto_the_reference_grid(tiny_checkp
 
 
 def test_metadata_and_network_verify():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(BUNDLE.parent / "schema" / "meta_schema.json"))
+    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
     verify_net_in_out(net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny", n=2)

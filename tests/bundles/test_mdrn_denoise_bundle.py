@@ -4,6 +4,7 @@ metadata checks and the shipped weights."""
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -19,7 +20,7 @@ from monai_mcrecon.data.natural import natural_sample_datalist
 
 BUNDLE = Path(bundle_dir("mdrn_denoise"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 NO_FIGURES = {"handlers#4#_disabled_": True}  # the RestorationFigureWriter entry of evaluate.json
 TINY = {"preset": "tiny", "teacher_preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "val_interval": 1}
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -23,7 +24,7 @@ from monai_mcrecon.transforms.natural import LoadNaturalImaged
 
 BUNDLE = Path(bundle_dir("mstn_dehaze"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 TEST_CASES = ["camera", "chelsea", "coins", "motorcycle_left"]
 
 

@@ -6,6 +6,7 @@ against the acceptance criterion (at least 3 dB above the rainy input on the hel
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -21,7 +22,7 @@ from monai_mcrecon.networks.nets.spdnet import SPDNet, SPDNetOutput
 
 BUNDLE = Path(bundle_dir("spdnet_derain"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 SHIPPED = BUNDLE / "models" / "model.pt"
 
 

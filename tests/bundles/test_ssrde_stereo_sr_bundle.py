@@ -7,6 +7,7 @@ the single-view baseline of the same size shipped as ``models/mono_baseline.pt``
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -22,7 +23,7 @@ from monai_mcrecon.networks.nets.ssrde_fnet import SSRDEFNet
 
 BUNDLE = Path(bundle_dir("ssrde_stereo_sr"))
 CONFIGS = BUNDLE / "configs"
-SCHEMA = BUNDLE.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 SHIPPED = BUNDLE / "models" / "model.pt"
 MONO = BUNDLE / "models" / "mono_baseline.pt"
 

@@ -4,6 +4,7 @@ students, evaluation (metrics.csv, deterministic), inference, metadata and netwo
 
 from __future__ import annotations
 
+from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -18,7 +19,7 @@ from monai_mcrecon.bundles import bundle_dir
 
 CLS = Path(bundle_dir("unikd_classification"))
 MCC = Path(bundle_dir("unikd_mccdic"))
-SCHEMA = CLS.parent / "schema" / "meta_schema.json"
+SCHEMA = METADATA_SCHEMA
 TINY_CLS = {"preset": "tiny", "teacher_preset": "teacher_tiny", "max_epochs": 1, "teacher_max_epochs": 1, "epoch_length": 2}
 TINY_MCC = {"max_epochs": 1, "epoch_length": 1, "val_interval": 1}
 NO_FIGURES = {"handlers#4#_disabled_": True, "save_nifti": False}
