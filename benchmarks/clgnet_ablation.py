@@ -1,12 +1,15 @@
 """CLGNet (reconstructed) ablations on the embedded sample's test split, same training budget for every
-variant (``runs/clgnet_small_4x_strips*.cmd``: 35 epochs x 40 iterations, batch 2 of 64-row full-width
-strips, Adam 5e-4 cosine to 1e-5):
+variant (35 epochs x 40 iterations, batch 2 of 64-row full-width strips, Adam 5e-4 cosine to 1e-5; commands
+in ``bundles/clgnet_recon/training/clgnet_small_4x_strips/`` for beta 0 and
+``benchmarks/weights/clgnet_small_4x_strips_*/`` for the others). The beta-0 row of ``benchmarks/results/clgnet_ablation_4x.md`` is that run's weights, shipped
+until issue 21 (``git show d0e6a30:bundles/clgnet_recon/models/model.pt > /tmp/clgnet_strips.pt``; today's
+``models/model.pt`` was fine-tuned from it on synthetic pairs):
 
     python benchmarks/clgnet_ablation.py \
-        --run "SFRBs, no contrastive term (beta 0; shipped)=bundles/clgnet_recon/models/model.pt" \
-        --run "SFRBs + contrastive term (beta 0.1, pyramid)=benchmarks/weights/clgnet_small_4x_strips_beta0.1.pt" \
-        --run "no Fourier branch, beta 0=benchmarks/weights/clgnet_small_4x_strips_nofourier.pt:nofourier" \
-        --run "SFRBs, beta 0, hard DC (real zero-filled input)=benchmarks/weights/clgnet_small_4x_strips_dc.pt:dc" \
+        --run "SFRBs, no contrastive term (beta 0; shipped)=/tmp/clgnet_strips.pt" \
+        --run "SFRBs + contrastive term (beta 0.1, pyramid)=benchmarks/weights/clgnet_small_4x_strips_beta0.1/model.pt" \
+        --run "no Fourier branch, beta 0=benchmarks/weights/clgnet_small_4x_strips_nofourier/model.pt:nofourier" \
+        --run "SFRBs, beta 0, hard DC (real zero-filled input)=benchmarks/weights/clgnet_small_4x_strips_dc/model.pt:dc" \
         --out benchmarks/results/clgnet_ablation_4x.md
 
 Suffixes after ``:`` (comma-separated) rebuild the variant as it was trained: ``nofourier`` (no

@@ -12,9 +12,12 @@ sample's test split, exactly as ``bundles/mdrn_denoise/configs/evaluate.json`` d
 PSNR / SSIM (data range 1, Gaussian SSIM 11x11 sigma 1.5) per image, mean over images; the network
 outputs are clamped to [0, 1]. Writes a Markdown table, a bar figure and an image figure::
 
-    OMP_NUM_THREADS=1 python benchmarks/mdrn_quality.py --plain runs/mdrn_plain/model_final.pt \\
-        --hmds runs/mdrn_hmds/model_final.pt --teacher runs/mdrn_teacher/model_final.pt \\
+    OMP_NUM_THREADS=1 python benchmarks/mdrn_quality.py --plain benchmarks/weights/mdrn_plain/model.pt \\
+        --hmds benchmarks/weights/mdrn_hmds/model.pt --teacher benchmarks/weights/mdrn_teacher/model.pt \\
         --out benchmarks/results/mdrn_sigma25.md
+
+(the committed weights of the runs behind ``benchmarks/results/mdrn_sigma25*.md``; the exact commands that wrote
+those tables are in ``benchmarks/experiments/mdrn_benchmark*/command.sh``, with paths of the time).
 
 ``--timing`` also measures seconds per training iteration of the ``small`` preset (batch 4, 64x64).
 """

@@ -37,7 +37,7 @@ def _shipped_network(bundle: str):
     import torch
     from monai.bundle import ConfigParser
 
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundle.locate import bundle_dir
 
     configs = Path(bundle_dir(bundle)) / "configs"
     parser = ConfigParser()

@@ -23,7 +23,10 @@ import numpy as np
 from common import emit
 
 from monai_mcrecon.data import SAMPLE_DIR, write_dicom_series
-from monai_mcrecon.pipeline import evaluate, load_volume, run_model, simulate
+from monai_mcrecon.commands.evaluate import evaluate
+from monai_mcrecon.commands.restore import run_model
+from monai_mcrecon.commands.simulate import simulate
+from monai_mcrecon.data.volume import load_volume
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

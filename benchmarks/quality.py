@@ -2,17 +2,18 @@
 zero-filled, MONAI BasicUNet, MONAI VarNet (single coil), CLGNet small and MC-CDic small.
 
     python benchmarks/quality.py --acceleration 4 \
-        --unet benchmarks/weights/unet_single_4x.pt --varnet benchmarks/weights/varnet_small_4x.pt \
+        --unet benchmarks/weights/unet_single_4x/model.pt --varnet benchmarks/weights/varnet_small_4x/model.pt \
         --clgnet bundles/clgnet_recon/models/model.pt --mc_cdic bundles/mc_cdic_recon/models/model.pt \
         --out benchmarks/results/quality_4x.md
     python benchmarks/quality.py --acceleration 8 \
-        --unet benchmarks/weights/unet_single_8x.pt --clgnet benchmarks/weights/clgnet_small_8x.pt \
-        --mc_cdic benchmarks/weights/mc_cdic_small_8x.pt --out benchmarks/results/quality_8x.md
+        --unet benchmarks/weights/unet_single_8x/model.pt --clgnet benchmarks/weights/clgnet_small_8x/model.pt \
+        --mc_cdic benchmarks/weights/mc_cdic_small_8x/model.pt --out benchmarks/results/quality_8x.md
 
 Every model is evaluated by a bundle's ``evaluate.json`` (fastMRI PSNR / SSIM / NMSE per volume, mean
 over the test cases); the single-contrast baselines run inside ``bundles/clgnet_recon`` with the
 ``benchmarks/*_baseline.json`` overrides, so they see exactly CLGNet's input. The training commands
-(one budget: 1,400 iterations of about 25k-30k pixels each) are in ``runs/*.cmd``. Writes the Markdown
+(one budget: 1,400 iterations of about 25k-30k pixels each) are in ``benchmarks/weights/<run>/command.sh``
+(and the bundles' ``training/`` folders for the shipped files). Writes the Markdown
 table to ``--out`` and a bar chart next to it (same name, ``.png``). Any model left out is skipped.
 """
 

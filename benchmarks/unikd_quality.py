@@ -10,17 +10,22 @@ UniKD (DKD + per-stage distribution heads), all with the same budget and a share
         --out benchmarks/results/unikd_classification.md --figure benchmarks/results/unikd_classification.png
 
 The student learns from ``--labelled_per_class`` labelled images per class (the bundle's low-label
-benchmark; ``none``: all 1,257), the teacher from all. Missing runs are trained
-(``runs/unikd_cls_<method><tag>_s<seed>``, the bundle's ``train.json``); existing ``model_final.pt``
-files are reused.
+benchmark; ``none``: all 1,257), the teacher from all. Existing ``model_final.pt`` files are reused (see
+"Run folders" below); missing runs are trained into ``--runs`` (``<runs>/unikd_cls_<method><tag>_s<seed>``,
+the bundle's ``train.json``).
 
 Restoration (``bundles/unikd_mccdic``, MC-CDic guided reconstruction at 4x, sample test split): the
 teacher (``bundles/mc_cdic_recon/models/model.pt``) and the student trained alone / distilled by the
-runs ``runs/unikd_mccdic_{alone,distill}<tag>_s<seed>`` (commands in their ``.cmd`` files); fastMRI PSNR /
+runs ``unikd_mccdic_{alone,distill}<tag>_s<seed>`` (each run folder has its ``command.sh``); fastMRI PSNR /
 SSIM / NMSE per volume (mean over the test cases), parameter counts and CPU time per slice (one thread)::
 
-    python benchmarks/unikd_quality.py mccdic --tag _v2wf003 --alone_tag _v2 --seeds 0 1 2 \
-        --out benchmarks/results/unikd_mccdic.md --figure benchmarks/results/unikd_mccdic.png
+    python benchmarks/unikd_quality.py mccdic --tag _v2wf003wo8 --alone_tag _v2 --extra_modes distill@_v2wf003 \
+        --seeds 0 1 2 --out benchmarks/results/unikd_mccdic.md --figure benchmarks/results/unikd_mccdic.png
+
+Run folders: a run's checkpoint is read from ``<runs>/<run>/`` (``--runs``, default ``runs/``, where new
+runs are trained), else from the committed copy in ``benchmarks/weights/<run>/``; the two runs whose final
+weights ship in a bundle (``SHIPPED_RUNS``) are read from the bundle's ``models/model.pt`` (byte-identical;
+their command and log are in the bundle's ``training/<run>/``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from monai.bundle import ConfigParser, run
 ROOT = Path(__file__).resolve().parents[1]
 CLS = ROOT / "bundles" / "unikd_classification" / "configs"
 MCC = ROOT / "bundles" / "unikd_mccdic" / "configs"
+WEIGHTS = ROOT / "benchmarks" / "weights"
+# runs whose model_final.pt is the bundle's shipped file (byte-identical, so not stored twice)
+SHIPPED_RUNS = {
+    "unikd_cls_unikd_l10_s0": ROOT / "bundles" / "unikd_classification" / "models" / "model.pt",
+    "unikd_mccdic_distill_v2wf003wo8_s0": ROOT / "bundles" / "unikd_mccdic" / "models" / "model.pt",
+}
 METHODS = {
     "alone": "student alone (CE)",
     "kd": "vanilla KD",
@@ -46,6 +57,17 @@ METHODS = {
     "unikdkd": "UniKD with the KD logit term (logit_loss=kd)",
 }
 OVERRIDES = {"unikdkd": {"method": "unikd", "logit_loss": "kd"}}
+
+
+def _checkpoint(runs: str, name: str, checkpoint: str = "model_final.pt") -> Path:
+    """``checkpoint`` of run ``name``: ``<runs>/<name>/``, else ``benchmarks/weights/<name>/``, else the shipped
+    bundle file of a run in ``SHIPPED_RUNS``; the ``<runs>`` path when none exists (a run still to train)."""
+    for base in (Path(runs), WEIGHTS):
+        if (base / name / checkpoint).exists():
+            return base / name / checkpoint
+    if checkpoint == "model_final.pt" and name in SHIPPED_RUNS:
+        return SHIPPED_RUNS[name]
+    return Path(runs) / name / checkpoint
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -70,8 +92,10 @@ def classification(args) -> None:
     for method in args.methods:
         accs = []
         for seed in args.seeds:
-            out = Path(args.runs) / f"unikd_cls_{method}{args.tag}_s{seed}"
-            if not (out / "model_final.pt").exists():
+            name = f"unikd_cls_{method}{args.tag}_s{seed}"
+            ckpt = _checkpoint(args.runs, name)
+            if not ckpt.exists():
+                out = Path(args.runs) / name
                 t0 = time.time()
                 run(
                     config_file=str(CLS / "train.json"),
@@ -82,7 +106,7 @@ def classification(args) -> None:
                     output_dir=str(out),
                 )
                 print(f"trained {out} in {time.time() - t0:.0f} s", flush=True)
-            accs.append(100 * _accuracy(out / "model_final.pt", "small"))
+            accs.append(100 * _accuracy(ckpt, "small"))
         per_method[method] = accs
         rows.append((METHODS[method], *_mean_std(accs), accs))
     teacher = 100 * _accuracy(Path(args.teacher_ckpt), "teacher_small")
@@ -149,14 +173,14 @@ def mccdic(args) -> None:
     tags = {"alone": args.tag if args.alone_tag is None else args.alone_tag}
     for mode in modes:
         name, _, tag = mode.partition("@")  # "mode@tag": runs unikd_mccdic_<mode><tag>_s<seed>
-        run_dirs = [Path(args.runs) / f"unikd_mccdic_{name}{tag or tags.get(mode, args.tag)}_s{s}" for s in args.seeds]
+        ckpts = [_checkpoint(args.runs, f"unikd_mccdic_{name}{tag or tags.get(mode, args.tag)}_s{s}", args.checkpoint) for s in args.seeds]
         if mode in ("alone", "distill"):
-            missing = [str(d) for d in run_dirs if not (d / args.checkpoint).exists()]
+            missing = [str(c) for c in ckpts if not c.exists()]
             if missing:
                 raise FileNotFoundError(f"Missing runs {missing}: train them with the commands in the bundle docs (same budget), then rerun.")
         else:  # diagnostic rows: the seeds that were run
-            run_dirs = [d for d in run_dirs if (d / args.checkpoint).exists()]
-        results[mode] = [bundle_mean(str(MCC / "evaluate.json"), ckpt_path=str(d / args.checkpoint), **common) for d in run_dirs]
+            ckpts = [c for c in ckpts if c.exists()]
+        results[mode] = [bundle_mean(str(MCC / "evaluate.json"), ckpt_path=str(c), **common) for c in ckpts]
     parser = ConfigParser()
     parser.read_config(str(MCC / "train.json"))
     student, teacher_net = parser.get_parsed_content("student_def"), parser.get_parsed_content("teacher_def")
@@ -205,14 +229,14 @@ def main() -> None:
     c.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     c.add_argument("--labelled_per_class", type=lambda v: None if v.lower() == "none" else int(v), default=10, help="student's labelled images per class ('none': all)")
     m = sub.add_parser("mccdic")
-    m.add_argument("--extra_modes", nargs="*", default=[], help="diagnostic rows, 'mode' or 'mode@tag' (runs/unikd_mccdic_<mode><tag>_s<seed>, the seeds that exist), e.g. outkd@_e25")
-    m.add_argument("--tag", default="", help="run-name tag: runs/unikd_mccdic_<alone|distill><tag>_s<seed> (e.g. _e25)")
+    m.add_argument("--extra_modes", nargs="*", default=[], help="diagnostic rows, 'mode' or 'mode@tag' (runs unikd_mccdic_<mode><tag>_s<seed>, the seeds that exist), e.g. outkd@_e25")
+    m.add_argument("--tag", default="", help="run-name tag: runs unikd_mccdic_<alone|distill><tag>_s<seed> (e.g. _e25)")
     m.add_argument("--alone_tag", default=None, help="run-name tag of the student-alone runs when it differs from --tag")
-    c.add_argument("--tag", default="", help="run-name tag: runs/unikd_cls_<method><tag>_s<seed> (e.g. _l10)")
+    c.add_argument("--tag", default="", help="run-name tag: runs unikd_cls_<method><tag>_s<seed> (e.g. _l10)")
     m.add_argument("--checkpoint", default="model_final.pt", help="file in each run folder (model_final.pt: same budget; model.pt: best validation)")
     for p in (c, m):
         p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-        p.add_argument("--runs", default=str(ROOT / "runs"))
+        p.add_argument("--runs", default=str(ROOT / "runs"), help="folder of new runs, read first (then benchmarks/weights/ and SHIPPED_RUNS)")
         p.add_argument("--out", default=None)
         p.add_argument("--figure", default=None)
     args = ap.parse_args()

@@ -18,7 +18,7 @@ Usage in a package ``__init__``::
     __all__ = sorted(_EXPORTS)
     __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
-A name that equals a submodule's own name (``blocks.blur`` is both a module and a function) must
+A name that equals a submodule's own name (a function ``f`` in a submodule ``f``) must
 be imported eagerly instead: importing the submodule sets the package attribute to the module, and
 a module ``__getattr__`` is only consulted for attributes that do not exist.
 """

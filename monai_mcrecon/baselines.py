@@ -73,7 +73,7 @@ def richardson_lucy_deblur(img: torch.Tensor, kernel: torch.Tensor | np.ndarray,
     Args:
         img: blurred ``[C, H, W]`` image.
         kernel: ``[kh, kw]`` or ``[1, kh, kw]`` in the convention of
-            :func:`monai_mcrecon.networks.blocks.blur.blur` (a true convolution, as scikit-image uses).
+            :func:`monai_mcrecon.ops.blur.blur` (a true convolution, as scikit-image uses).
         num_iter: RL iterations.
     """
     from skimage.restoration import richardson_lucy
@@ -170,9 +170,8 @@ def tvl1_interpolate(frame0: torch.Tensor, frame1: torch.Tensor, t: float = 0.5,
     on the BT.601 gray frames; ``F_t0 = -(1 - t) t F01 + t^2 F10`` and ``F_t1 = (1 - t)^2 F01 - t (1 - t) F10``;
     the result is ``(1 - t) warp(frame0, F_t0) + t warp(frame1, F_t1)`` (border padding).
     """
-    from skimage.registration import optical_flow_tvl1
-
-    from monai_mcrecon.networks.blocks.warp import flow_warp
+    from monai_mcrecon.ops.optical_flow import tvl1_flow
+    from monai_mcrecon.ops.warp import flow_warp
     from monai_mcrecon.transforms.natural import convert_channels
 
     _check_pair(frame0, frame1, "tvl1_interpolate")
@@ -182,9 +181,8 @@ def tvl1_interpolate(frame0: torch.Tensor, frame1: torch.Tensor, t: float = 0.5,
     f1 = torch.as_tensor(frame1).detach().cpu().double()
     g0 = convert_channels(f0, 1)[0].numpy()
     g1 = convert_channels(f1, 1)[0].numpy()
-    # skimage returns (row, col) displacements; the project flow is (x, y).
-    f01 = torch.from_numpy(optical_flow_tvl1(g0, g1, **tvl1_kwargs)[::-1].copy())[None]
-    f10 = torch.from_numpy(optical_flow_tvl1(g1, g0, **tvl1_kwargs)[::-1].copy())[None]
+    f01 = tvl1_flow(g0, g1, **tvl1_kwargs)[None]
+    f10 = tvl1_flow(g1, g0, **tvl1_kwargs)[None]
     ft0 = -(1 - t) * t * f01 + t * t * f10
     ft1 = (1 - t) ** 2 * f01 - t * (1 - t) * f10
     out = (1 - t) * flow_warp(f0[None], ft0) + t * flow_warp(f1[None], ft1)

@@ -10,7 +10,7 @@ Subcommands:
 
 Only the package's own bundles run unless ``--trust-bundle`` (bundle configs execute Python).
 
-The logic lives in :mod:`monai_mcrecon.pipeline`; this module only parses arguments. ``main``
+The logic lives in :mod:`monai_mcrecon.commands` (one module per subcommand); this module only parses arguments. ``main``
 returns the exit status (0 success, 1 a user error reported on stderr, 2 bad arguments, 3 some cases
 of a several-target run failed, listed on stderr at the end).
 """
@@ -23,17 +23,14 @@ import sys
 from collections.abc import Sequence
 
 # Only the standard library at import time: ``--help``, ``--version`` and argument errors answer
-# without importing torch / monai (about 0.1 s instead of 7-13 s). The pipeline, the bundle runner
+# without importing torch / monai (about 0.1 s instead of 7-13 s). The commands, the bundle runner
 # and their dependencies are imported in ``main`` / ``run_bundle`` once the arguments are valid.
-from monai_mcrecon.bundle_checks import USER_ERRORS as _USER_ERRORS
+from monai_mcrecon.bundle.checks import USER_ERRORS as _USER_ERRORS
+from monai_mcrecon.bundle.locate import TRUST_ENV
 
 __all__ = ["build_parser", "main"]
 
 PROG = "monai-mcrecon"
-#: The environment variable that trusts bundle folders; the same name as
-#: :data:`monai_mcrecon.bundles.TRUST_ENV` (not imported from there: that module imports torch, monai
-#: and ignite; a test checks the two agree).
-TRUST_ENV = "MONAI_MCRECON_TRUST_BUNDLES"
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -303,7 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:  # --help / --version (0) or bad arguments (2)
         return int(e.code or 0)
-    from monai_mcrecon import pipeline
+    from monai_mcrecon.commands.batch import run_many
+    from monai_mcrecon.commands.evaluate import evaluate
+    from monai_mcrecon.commands.restore import run_model
+    from monai_mcrecon.commands.simulate import simulate
 
     try:
         if args.command in ("reconstruct", "super-resolve"):
@@ -330,12 +330,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(args.target) == 1:
                 if len(refs) > 1:
                     raise ValueError(f"Give one --reference per --target (1 target, {len(refs)} references).")
-                pipeline.run_model(
+                run_model(
                     target=args.target[0], output=args.output, reference=refs[0] if refs else None,
                     overwrite=args.overwrite, **kwargs,
                 )
             else:
-                report = pipeline.run_many(args.target, args.output, references=refs or None, overwrite=args.overwrite, **kwargs)
+                report = run_many(args.target, args.output, references=refs or None, overwrite=args.overwrite, **kwargs)
                 print(
                     f"{len(report['done'])} done, {len(report['skipped'])} skipped (finished before), "
                     f"{len(report['failed'])} failed; report in {args.output}/batch_report.json"
@@ -346,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         print(f"  {case}: {msg}", file=sys.stderr)
                     return 3
         elif args.command == "simulate":
-            pipeline.simulate(
+            simulate(
                 input=args.input,
                 output=args.output,
                 task=args.task,
@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "run-bundle":
             run_bundle(args.bundle, args.config, _parse_overrides(extra), trust=args.trust_bundle)
         else:
-            pipeline.evaluate(
+            evaluate(
                 pred=args.pred,
                 truth=args.truth,
                 output=args.output,
@@ -426,7 +426,8 @@ def run_bundle(bundle: str, config: str, overrides: dict, trust: bool = False) -
 
     import monai.bundle
 
-    from monai_mcrecon.bundles import bundle_dir, check_overrides, check_trusted_bundle
+    from monai_mcrecon.bundle.locate import bundle_dir, check_trusted_bundle
+    from monai_mcrecon.bundle.overrides import check_overrides
 
     root = Path(bundle) if Path(bundle).is_dir() else Path(bundle_dir(bundle))
     check_trusted_bundle(root, trust)
@@ -437,7 +438,7 @@ def run_bundle(bundle: str, config: str, overrides: dict, trust: bool = False) -
         raise FileNotFoundError(f"Bundle {root.name!r} has no configs/{name}; choose one of {available}.")
     check_overrides(config_file, overrides)
     overrides.setdefault("bundle_root", str(root))
-    from monai_mcrecon.bundle_checks import install_error_reporting
+    from monai_mcrecon.bundle.checks import install_error_reporting
 
     install_error_reporting(force=True)  # no logged tracebacks before the command's one-line error
     monai.bundle.run(

@@ -14,7 +14,7 @@ from monai_mcrecon.baselines import (
     wavelet_denoise,
 )
 from monai_mcrecon.data.natural import natural_sample_datalist
-from monai_mcrecon.networks.blocks.blur import blur
+from monai_mcrecon.ops.blur import blur
 from monai_mcrecon.transforms.degradation import AddGaussianNoise, AddHaze, random_motion_kernel
 from monai_mcrecon.transforms.natural import LoadNaturalImage
 

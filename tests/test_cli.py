@@ -1,4 +1,4 @@
-"""Tests of the ``monai-mcrecon`` command (in-process through ``main``) and :mod:`monai_mcrecon.pipeline`."""
+"""Tests of the ``monai-mcrecon`` command (in-process through ``main``) and :mod:`monai_mcrecon.commands`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from monai_mcrecon.cli import main
 from monai_mcrecon.data import SAMPLE_DIR
 from monai_mcrecon.kspace import create_mask_func, ifft2c, rss, undersample_image
 from monai_mcrecon.metrics.functional import nmse, psnr, ssim
-from monai_mcrecon.pipeline import Volume, load_volume, resample_reference
+from monai_mcrecon.commands.pairing import resample_reference
+from monai_mcrecon.data.volume import Volume, load_volume
 
 SLICES = slice(6, 9)  # 3 axial slices of the sample's test case
 
@@ -154,7 +155,8 @@ def test_reconstruct_h5_one_output_slice_per_h5_slice(study, tmp_path):
 
 
 def test_reconstruct_dicom_target_writes_derived_series(tmp_path):
-    from monai_mcrecon.data.dicom import make_test_series, read_dicom_series
+    from monai_mcrecon.data.dicom import read_dicom_series
+    from monai_mcrecon.data.dicom_write import make_test_series
 
     geometry = {"shape": (48, 40, 3), "spacing": (0.9, 1.1, 3.0)}
     tgt_dir = make_test_series(tmp_path / "t2", **geometry, seed=0)
@@ -262,7 +264,8 @@ def test_clear_errors_leave_files_untouched(study, tmp_path, capsys):
 
 def test_nifti_target_with_dicom_reference_keeps_patient_and_study(tmp_path):
     """A non-DICOM target takes patient, study and frame of reference (not the acquisition) from a DICOM reference."""
-    from monai_mcrecon.data.dicom import make_test_series, read_dicom_series, save_nifti_like
+    from monai_mcrecon.data.dicom import read_dicom_series
+    from monai_mcrecon.data.dicom_write import make_test_series, save_nifti_like
 
     geometry = {"shape": (48, 40, 3), "spacing": (0.9, 1.1, 3.0)}
     rng = np.random.default_rng(2)

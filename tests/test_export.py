@@ -19,7 +19,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser, onnx_export, verify_net_in_out
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -31,9 +31,9 @@ SIZES = [(33, 41), (72, 80)]
 SMALLER_SSRDE = {f"network_def#{k}": v for k, v in {"rdg_blocks": 1, "rdg_layers": 1, "fusion_layers": 1, "feedback_layers": 1,
                                                   "pam_blocks": 1, "lr_pools": [4], "hr_pools": [2]}.items()}
 EXPORT = {
-    "mc_cdic_recon": (2, SIZES, {"preset": "tiny"}),
+    "mc_cdic_recon": (2, SIZES, {"preset": "tiny", "network_def#widths": [8, 8], "network_def#rcabs_per_scale": [1, 1]}),
     "mc_cdic_sr": (2, SIZES, {"preset": "tiny", "network_def#widths": [8, 8], "network_def#rcabs_per_scale": [1, 1]}),
-    "unikd_mccdic": (2, SIZES, {}),
+    "unikd_mccdic": (2, SIZES, {"student#widths": [16, 12], "student#rcabs_per_scale": [1, 1]}),
     "clgnet_recon": (1, SIZES, {"preset": "tiny"}),
     "mdrn_denoise": (1, SIZES, {"preset": "tiny"}),
     "deep_rl_deblur": (4, SIZES, {"preset": "tiny"}),

@@ -17,15 +17,11 @@ import pytest
 
 from monai_mcrecon.data import FastMRIVolume, read_dicom_series, write_dicom_series, write_fastmri_h5
 from monai_mcrecon.data.grid import match_to_grid, voxel_correspondence
-from monai_mcrecon.pipeline import (
-    INDEX_PAIRING_WARNING,
-    Volume,
-    evaluate,
-    load_volume,
-    resample_reference,
-    run_model,
-    simulate,
-)
+from monai_mcrecon.commands.evaluate import evaluate
+from monai_mcrecon.commands.pairing import INDEX_PAIRING_WARNING, resample_reference
+from monai_mcrecon.commands.restore import run_model
+from monai_mcrecon.commands.simulate import simulate
+from monai_mcrecon.data.volume import Volume, load_volume
 
 ANATOMICAL = Path(os.path.dirname(nib.__file__)) / "tests" / "data" / "anatomical.nii"
 

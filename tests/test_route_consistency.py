@@ -18,7 +18,7 @@ import torch
 
 from monai_mcrecon.data import write_fastmri_h5
 from monai_mcrecon.kspace import create_mask_func, fft2c, ifft2c, undersample_image
-from monai_mcrecon.pipeline import simulate
+from monai_mcrecon.commands.simulate import simulate
 from monai_mcrecon.transforms.kspace_input import FastMRIKspaceToImaged, kspace_consistency_note
 
 ROOT = Path(__file__).resolve().parents[1]

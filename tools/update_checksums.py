@@ -19,14 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monai_mcrecon.bundles import (  # noqa: E402
-    BUNDLES_DIR,
-    WeightsError,
-    read_large_files,
-    shipped_bundles,
-    verify_weights_file,
-    write_large_files,
-)
+from monai_mcrecon.bundle.locate import BUNDLES_DIR, shipped_bundles  # noqa: E402
+from monai_mcrecon.bundle.weights import WeightsError, read_large_files, verify_weights_file, write_large_files  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,9 @@ from monai_mcrecon.data.dicom import (
     LPS_TO_RAS,
     SeriesGeometry,
     list_dicom_series,
-    make_test_series,
     read_dicom_series,
-    save_nifti_like,
-    write_dicom_series,
 )
+from monai_mcrecon.data.dicom_write import make_test_series, save_nifti_like, write_dicom_series
 from monai_mcrecon.data.fastmri_h5 import (
     ISMRMRD_NAMESPACE,
     FastMRISliceDataset,
@@ -29,6 +27,7 @@ from monai_mcrecon.data.natural import (
 from monai_mcrecon.data.sample import SAMPLE_DIR, SPLITS, sample_datalist, sample_datalist_file
 from monai_mcrecon.data.slices import VolumeSliceDataset
 from monai_mcrecon.data.stereo import stereo_folder_datalist, stereo_sample_dir, stereo_sample_pairs
+from monai_mcrecon.data.zero_filled import read_zero_filled_volume
 from monai_mcrecon.data.video import (
     VIDEO_SPLITS,
     frame_folder_clips,
@@ -45,6 +44,7 @@ __all__ = [
     "VIDEO_SPLITS",
     "frame_folder_clips",
     "triplet_datalist",
+    "read_zero_filled_volume",
     "video_sample_clips",
     "video_sample_dir",
     "window_datalist",

@@ -41,6 +41,9 @@ Layout of what the reader returns (channel-first, MONAI style, and consistent wi
 
 :func:`write_fastmri_h5` writes files in exactly this layout (used by the tests, tutorials and
 simulation); the reader is checked against ``fastmri.data.SliceDataset`` on such files.
+
+Over 600 lines by design: the reader, the writer and the slice dataset of one file format share its layout
+rules (keys, header parsing, geometry attribute) and are tested together against the real fastMRI layout.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ import torch
 from monai.transforms import apply_transform
 
 __all__ = [
+    "H5_SUFFIXES",
     "ISMRMRD_NAMESPACE",
     "PATIENT_AFFINE_ATTR",
     "FastMRISliceDataset",
@@ -66,6 +70,8 @@ __all__ = [
     "write_fastmri_h5",
 ]
 
+#: File name endings of fastMRI-layout raw-data files.
+H5_SUFFIXES = (".h5", ".hdf5")
 ISMRMRD_NAMESPACE = "http://www.ismrm.org/ISMRMRD"
 #: File attr holding the 4x4 voxel -> RAS affine of the ``[H, W, slices]`` image volume (optional).
 PATIENT_AFFINE_ATTR = "mcrecon_affine_ras"

@@ -6,9 +6,13 @@ builders turn clips into training / evaluation items:
 
 - :func:`triplet_datalist`: ``{"frame0", "label", "frame1", "case_id"}`` with frames ``i, i + gap,
   i + 2 gap`` (``label`` is the middle frame to interpolate);
-- :func:`window_datalist`: ``{"frames": [length paths], "case_id"}`` (for blurry-video synthesis).
+- :func:`window_datalist`: ``{"frames": [length paths], "case_id"}`` (for blurry-video synthesis);
+- :func:`strided_window_datalist`: windows long enough for ``length`` frames at a random temporal step (for
+  :class:`~monai_mcrecon.transforms.video.RandTemporalStrided`).
 
-See ``video_sample/README.md`` for the shipped clips, their split and licenses.
+See ``video_sample/README.md`` for the shipped clips, their split and licenses. A clip collection
+``data/clips/datalist.json`` (``training`` / ``validation`` lists of ``{"clip", "frames": [paths relative to the
+file]}``) is added to the sample's training clips when it exists (:func:`training_clips`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from monai_mcrecon.data.natural import IMAGE_SUFFIXES
 
 __all__ = [
     "VIDEO_SPLITS",
+    "clips_datalist_file",
+    "collection_clips",
     "frame_folder_clips",
     "synthetic_motion_count",
+    "strided_window_datalist",
     "synthetic_motion_datalist",
+    "training_clips",
     "triplet_datalist",
     "video_sample_clips",
     "video_sample_dir",
@@ -85,8 +93,9 @@ def video_sample_clips(split: str = "test") -> list[dict]:
     root = video_sample_dir() / split
     if not root.is_dir():
         raise FileNotFoundError(
-            f"{root} is missing; the video sample is not installed. Rebuild it with tools/make_video_sample.py "
-            "or reinstall the package."
+            f"{root} is missing: an installed wheel carries only the video sample's test split (the training and "
+            "validation frames stay in the repository); pass --dataset_dir <folder of frame folders>, or work from "
+            "a clone of the repository (tools/make_video_sample.py rebuilds the sample)."
         )
     return frame_folder_clips(root)
 
@@ -164,3 +173,82 @@ def window_datalist(clips: list[dict], length: int, stride: int = 1) -> list[dic
         longest = max((len(c["frames"]) for c in clips), default=0)
         raise ValueError(f"No clip has {length} frames (the longest has {longest}); use a shorter window.")
     return items
+
+
+def strided_window_datalist(clips: list[dict], length: int, max_step: int = 1, stride: int = 1) -> list[dict]:
+    """Windows from which :class:`~monai_mcrecon.transforms.video.RandTemporalStrided` draws ``length`` frames at a
+    random temporal step up to ``max_step``: each window spans ``(length - 1) * max_step + 1`` frames, or the whole
+    clip when it is shorter (smaller steps are then drawn for it), starting every ``stride`` frames.
+    Items: ``{"frames": [paths], "case_id"}``.
+
+    Raises:
+        ValueError: ``length``, ``max_step`` or ``stride`` below 1, or no clip has ``length`` frames.
+    """
+    if length < 1 or max_step < 1 or stride < 1:
+        raise ValueError(f"length, max_step and stride must be >= 1, got {length}, {max_step}, {stride}.")
+    span = (length - 1) * max_step + 1
+    items = []
+    for c in clips:
+        f = c["frames"]
+        if len(f) < length:
+            continue
+        n = min(span, len(f))
+        for i in range(0, len(f) - n + 1, stride):
+            items.append({"frames": f[i : i + n], "case_id": f"{c['clip']}_{i:04d}"})
+    if not items:
+        longest = max((len(c["frames"]) for c in clips), default=0)
+        raise ValueError(f"No clip has {length} frames (the longest has {longest}); use a shorter window.")
+    return items
+
+
+def clips_datalist_file() -> Path | None:
+    """``data/clips/datalist.json`` when the clip collection is installed, else ``None``."""
+    path = Path(__file__).resolve().parent / "clips" / "datalist.json"
+    return path if path.is_file() else None
+
+
+def collection_clips(split: str = "training", path: str | Path | None = None) -> list[dict]:
+    """The ``split`` list (``"training"`` or ``"validation"``) of a clip datalist (default
+    :func:`clips_datalist_file`) as clips ``{"clip", "frames": [absolute paths]}``.
+
+    Raises:
+        FileNotFoundError: no datalist file.
+        ValueError: the split is missing, or a clip has no frames.
+    """
+    import json
+
+    path = Path(path) if path is not None else clips_datalist_file()
+    if path is None or not path.is_file():
+        raise FileNotFoundError("No clip datalist (data/clips/datalist.json); pass --dataset_dir or use_clips false.")
+    raw = json.loads(path.read_text())
+    if not raw.get(split):
+        raise ValueError(f"{str(path)!r} has no {split!r} list (it has {sorted(raw)}).")
+    clips = []
+    for i, item in enumerate(raw[split]):
+        frames = [str(path.parent / f) for f in item.get("frames", [])]
+        if not frames:
+            raise ValueError(f"Clip {i} of {split!r} in {str(path)!r} has no frames.")
+        clips.append({"clip": str(item.get("clip", f"{split}_{i:03d}")), "frames": frames})
+    return clips
+
+
+def training_clips(split: str = "train", dataset_dir: str | Path | None = None, use_clips: bool | str | None = "auto",
+                   min_frames: int = 1) -> list[dict]:
+    """Clips a video bundle trains (``split="train"``) or validates (``"val"``) on.
+
+    ``dataset_dir`` (frame folders) wins; else the shipped sample's split, plus, for training, the clip collection's
+    ``training`` list (:func:`collection_clips`) when ``use_clips`` is true, or ``"auto"`` / ``None`` and the
+    collection exists (validation stays on the sample so that validation numbers remain comparable). Clips shorter
+    than ``min_frames`` are left out of the collection.
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split={split!r}; use 'train' or 'val'.")
+    if dataset_dir:
+        return frame_folder_clips(dataset_dir, min_frames=min_frames)
+    clips = video_sample_clips(split)
+    flag = str(use_clips).strip().lower() if use_clips is not None else "auto"
+    if flag not in ("auto", "true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"use_clips={use_clips!r}; use true, false or auto.")
+    if split == "train" and (flag in ("true", "1", "yes") or (flag == "auto" and clips_datalist_file() is not None)):
+        clips = clips + [c for c in collection_clips("training") if len(c["frames"]) >= min_frames]
+    return clips

@@ -36,6 +36,7 @@ from monai_mcrecon.kspace.masks import (
     RadialMask,
     RandomMask,
     create_mask_func,
+    infer_sampling_mask,
 )
 from monai_mcrecon.kspace.operators import (
     check_mask,
@@ -44,7 +45,6 @@ from monai_mcrecon.kspace.operators import (
     data_consistency,
     data_consistency_image,
     forward_operator,
-    infer_sampling_mask,
     kspace_to_image,
     kspace_truncate,
     kspace_zero_pad,

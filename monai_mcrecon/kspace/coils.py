@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from monai_mcrecon.kspace.fft import fft2c, ifft2c
-from monai_mcrecon.kspace.masks import _centre_slice
+from monai_mcrecon.kspace.masks import _centre_slice, infer_sampling_mask
 
 __all__ = [
     "MultiCoilSimulation",
@@ -514,7 +514,7 @@ def estimate_sensitivities(
     The ACS is, in order of precedence: the centred block given by ``num_low_freqs`` (fastMRI's
     centre rule, see :mod:`monai_mcrecon.kspace.masks`), the :func:`calibration_region` of ``mask``,
     or that of the mask read off the zero-filled ``kspace`` (a sample counts as acquired where any
-    coil is non-zero, see :func:`~monai_mcrecon.kspace.operators.infer_sampling_mask`).
+    coil is non-zero, see :func:`~monai_mcrecon.kspace.masks.infer_sampling_mask`).
     ``calib_size`` optionally crops it to its centred ``(rows, cols)``.
 
     * ``"lowres"``: the ACS is tapered (a Hann window along each axis that it truncates),
@@ -569,7 +569,6 @@ def estimate_sensitivities(
         region = _region_from_num_low_freqs(num_low_freqs, h, w)
     else:
         if mask is None:
-            from monai_mcrecon.kspace.operators import infer_sampling_mask  # operators imports this module
 
             mask = infer_sampling_mask(kspace).amax(dim=_COIL_DIM)
         region = calibration_region(mask, kspace.shape)

@@ -24,7 +24,6 @@ __all__ = [
     "OUTPUTS",
     "check_mask",
     "forward_operator",
-    "infer_sampling_mask",
     "adjoint_operator",
     "kspace_to_image",
     "undersample_image",
@@ -214,30 +213,6 @@ def data_consistency(
         return kspace_pred * (1 - mask) + kspace_measured * mask
     blended = (kspace_pred + noise_lambda * kspace_measured) / (1 + noise_lambda)
     return kspace_pred * (1 - mask) + blended * mask
-
-
-def infer_sampling_mask(kspace: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
-    """The sampling mask of a zero-filled acquisition, read off its k-space.
-
-    A zero-filled image (``undersample_image`` with ``output="complex"`` or ``"real_irfft"``) has
-    exactly zero k-space at the unacquired locations, so ``M = |k| > rtol * max |k|`` (maximum per
-    image over the last two axes) recovers the mask; for ``"real_irfft"`` it is the
-    conjugate-symmetrised mask the release convention applies. This is not defined for a zero-filled
-    *magnitude* image, whose k-space is dense: callers should check the returned density.
-
-    Args:
-        kspace: ``[..., H, W]`` centred k-space (complex or real).
-        rtol: threshold relative to the largest magnitude of each image. MR k-space spans many
-            decades (acquired high frequencies of the embedded sample go down to ``5e-7`` of the
-            peak) while float32 round-off at unacquired locations stays near ``4e-8`` (complex) and
-            below ``1e-6`` (``"real_irfft"``); entries misread at the margin carry almost no energy.
-
-    Returns:
-        real ``[..., H, W]`` tensor of 0/1 in the dtype of ``kspace.real``.
-    """
-    magnitude = kspace.abs()
-    peak = magnitude.amax(dim=(-2, -1), keepdim=True)
-    return (magnitude > rtol * peak).to(magnitude.dtype)
 
 
 def data_consistency_image(

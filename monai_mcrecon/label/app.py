@@ -27,7 +27,7 @@ import logging
 import os
 from typing import Any
 
-from monai_mcrecon.bundles import as_bool
+from monai_mcrecon.bundle.overrides import as_bool
 from monai_mcrecon.label import pydicom_compat
 
 pydicom_compat()

@@ -4,7 +4,7 @@ MONAI Label's endpoints call the app (``MONAILabelApp.infer``, ``MONAILabelApp.t
 ``run_sync``) without catching what the task raises, so any exception became a bare ``500 Internal
 Server Error`` and the client never saw why. :class:`~monai_mcrecon.label.app.MCReconApp` runs its
 tasks inside :func:`user_errors_as_http`: a user error of this package found in the exception's
-chain (:func:`monai_mcrecon.bundle_checks.find_user_error`: a bad request parameter, a missing
+chain (:func:`monai_mcrecon.bundle.checks.find_user_error`: a bad request parameter, a missing
 reference, a 4-D image, a reference on another grid, refused weights...), also when MONAI wrapped
 it in ``RuntimeError: applying transform ...``, is raised again as FastAPI's ``HTTPException`` whose
 ``detail`` is the one-line message: status 404 for a missing file, 422 otherwise. FastAPI answers it
@@ -35,7 +35,7 @@ def http_error(exc: BaseException) -> Any:
     """
     from fastapi import HTTPException
 
-    from monai_mcrecon.bundle_checks import find_user_error, user_message
+    from monai_mcrecon.bundle.checks import find_user_error, user_message
 
     if isinstance(exc, HTTPException):
         return None

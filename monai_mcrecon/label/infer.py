@@ -128,7 +128,7 @@ def load_bundle_config(bundle: str, overrides: dict[str, Any] | None = None) -> 
     ``bundle`` is a folder) with ``overrides`` applied; returns the :class:`monai.bundle.ConfigParser`."""
     from monai.bundle import ConfigParser
 
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundle.locate import bundle_dir
 
     root = bundle if os.path.isdir(bundle) else bundle_dir(bundle)
     parser = ConfigParser()
@@ -194,7 +194,7 @@ class GuidedRestorationInfer(BasicInferTask):
         network = parser.get_parsed_content("network_def", instantiate=True)
         path = path or parser.get_parsed_content("ckpt_path")
         if path and os.path.isfile(path):
-            from monai_mcrecon.bundles import verify_weights_file
+            from monai_mcrecon.bundle.weights import verify_weights_file
 
             # MONAI Label loads the file itself (torch >= 2.6: weights_only by default); refuse a tampered one first
             verify_weights_file(path)

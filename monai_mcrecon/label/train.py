@@ -67,7 +67,7 @@ def target_channel(output: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]
 def _bundle_train_config(bundle: str, overrides: dict[str, Any] | None = None) -> Any:
     from monai.bundle import ConfigParser
 
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundle.locate import bundle_dir
 
     root = bundle if os.path.isdir(bundle) else bundle_dir(bundle)
     parser = ConfigParser()
@@ -116,7 +116,7 @@ class GuidedRestorationTrain(BasicTrainTask):
         self.samples_per_volume = samples_per_volume
         kwargs.setdefault("load_path", os.path.join(p("bundle_root"), "models", "model.pt"))
         if kwargs["load_path"] and os.path.isfile(kwargs["load_path"]):
-            from monai_mcrecon.bundles import verify_weights_file
+            from monai_mcrecon.bundle.weights import verify_weights_file
 
             verify_weights_file(kwargs["load_path"])  # a tampered shipped file is refused before MONAI Label loads it
         kwargs.setdefault("amp", False)

@@ -5,7 +5,7 @@ from monai_mcrecon.losses.reference import ReferenceWeightedL1Loss
 from monai_mcrecon.losses.distillation import FeatureAdapter, HeterogeneousKDLoss
 from monai_mcrecon.losses.mstn import MSTNLoss, VGG16Features
 from monai_mcrecon.losses.stereo import SSRDELoss
-from monai_mcrecon.losses.fgdcn import CensusLoss, FFTLoss, FGDCNLoss, FlowDistillationLoss, LapLoss, TVL1FlowTeacher
+from monai_mcrecon.losses.fgdcn import CensusLoss, FFTLoss, FGDCNLoss, FlowDistillationLoss, LapLoss
 from monai_mcrecon.losses.bvfi import BVFILoss, charbonnier_loss
 from monai_mcrecon.losses.unikd import UniKDLoss, UniKDRestorationLoss, dkd_loss, kd_loss
 
@@ -17,7 +17,6 @@ __all__ = [
     "FlowDistillationLoss",
     "LapLoss",
     "SSRDELoss",
-    "TVL1FlowTeacher",
     "UniKDLoss",
     "UniKDRestorationLoss",
     "charbonnier_loss",

@@ -1,4 +1,4 @@
-"""Losses of BVFI (inferred; the paper text was not available; spec ``shared/specs/bvfi.md`` §5).
+"""Losses of BVFI (inferred; the paper text was not available; docs/models/bvfi.md, 'Losses').
 
 - :func:`charbonnier_loss`: ``mean(sqrt((x - y)^2 + eps))`` with ``eps = 1e-6`` (the restoration papers'
   epsilon-Charbonnier; ``kornia.losses.charbonnier_loss`` is a different, unit-scale function).

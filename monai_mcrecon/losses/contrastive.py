@@ -2,8 +2,8 @@
 
 CLGNet (arXiv:2111.15200) states only that contrastive learning pulls the output towards the fully
 sampled image (positive) and pushes it away from the undersampled input (negative). The project
-reconstructs it with the contrastive regulariser of AECR-Net (Wu et al., CVPR 2021), spec
-``shared/specs/clgnet.md`` section 4::
+reconstructs it with the contrastive regulariser of AECR-Net (Wu et al., CVPR 2021), see
+docs/models/clgnet.md, 'Contrastive loss'::
 
     CR(x^; x_gt, x_u) = sum_i w_i * |phi_i(x^) - phi_i(x_gt)|_1 / (|phi_i(x^) - phi_i(x_u)|_1 + eps)
 
@@ -216,7 +216,7 @@ class CLGNetLoss(nn.Module):
     last ``C``.
 
     Args:
-        beta: weight of the contrastive term (spec: 0.1; ablation 0.01). ``beta=0`` gives plain L1
+        beta: weight of the contrastive term (design: 0.1; ablation 0.01). ``beta=0`` gives plain L1
             and the extractor is not called.
         extractor, weights, vgg_weights_path, eps: see :class:`ContrastiveRegularization`.
 

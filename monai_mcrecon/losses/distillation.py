@@ -1,7 +1,7 @@
 """HMDS heterogeneous knowledge distillation for MDRN (inferred; the paper text was not available).
 
 Reconstruction of the two "heterogeneous" distillation strategies named in the abstract of Li et al.,
-CVPRW 2022 (MDRN), following spec ``shared/specs/mdrn.md`` sections 4-5. Teachers are frozen
+CVPRW 2022 (MDRN), following docs/models/mdrn.md, 'HMDS distillation'. Teachers are frozen
 callables ``T_j(y) -> (output_j, [features_j])`` that may be architecturally unrelated to the student:
 
 - (a) output (response) distillation ``L_out = sum_j L1(y_hat, output_j)``;
@@ -61,7 +61,7 @@ class FeatureAdapter(nn.Module):
 
 
 class HeterogeneousKDLoss(nn.Module):
-    """HMDS loss ``L1(y_hat, x) + lambda_out * L_out + lambda_feat * L_feat`` (inferred, spec ``mdrn.md`` s. 4-5).
+    """HMDS loss ``L1(y_hat, x) + lambda_out * L_out + lambda_feat * L_feat`` (inferred, docs/models/mdrn.md).
 
     Args:
         student_channels: width of the student features (an int for all blocks, or one per block).

@@ -1,6 +1,6 @@
 """FGDCN training losses (Lei et al., IEEE TMM 2024; release ``models/modules/loss.py`` and ``VideoSR_base_model.py``).
 
-The release's final training step (spec ``shared/specs/fgdcn.md`` §5)::
+The release's final training step (docs/models/fgdcn.md, 'Losses')::
 
     L = LapLoss(rec, GT)
       + 0.01 / 2 * sum_l [ EPE(F_l[:, :2], T0) + EPE(F_l[:, 2:], T1) ]      # flow distillation
@@ -12,16 +12,17 @@ The release's final training step (spec ``shared/specs/fgdcn.md`` §5)::
 - :class:`FlowDistillationLoss`: EPE of the coarse IFBlock flows against teacher flows from the ground-truth
   middle frame to each input frame. The teacher is an **injected callable** ``teacher(reference, other) ->
   flow [B, 2, H, W]`` (project flow convention: ``warp(other, flow) ~ reference``); nothing is downloaded. The
-  release uses LiteFlowNet; :class:`TVL1FlowTeacher` is a classical stand-in (scikit-image TV-L1, slow, CPU).
-- The paper's "task-oriented" distillation is not in the release ([inferred] in the spec). It is offered as an
-  option, ``robust_beta`` > 0, in the form of IFRNet (Kong et al., CVPR 2022), whose task-oriented flow
-  distillation the paper follows: a per-pixel robustness ``w = exp(-beta * |F_final - T|)`` from the end-point
+  release uses LiteFlowNet; :class:`~monai_mcrecon.ops.optical_flow.TVL1FlowTeacher` is a classical stand-in
+  (scikit-image TV-L1, slow, CPU).
+- The paper's "task-oriented" distillation is not in the release (inferred; docs/models/fgdcn.md, 'Losses'). It is
+  offered as an option, ``robust_beta`` > 0, in the form of IFRNet (Kong et al., CVPR 2022), whose task-oriented
+  flow distillation the paper follows: a per-pixel robustness ``w = exp(-beta * |F_final - T|)`` from the end-point
   error of the network's final (refined) flow against the teacher's, and the adaptive Charbonnier penalty
   ``((d^2 + eps^2)^(w / 2))``, ``eps = 10^(-(10 w - 1) / 3)``, on each flow component difference ``d``: where the
-  network's flow disagrees with the teacher the penalty flattens (w -> 0), where they agree it is the
-  Charbonnier (L1-like) penalty (w = 1). IFRNet uses beta = 0.3. Default 0: the release's plain EPE. The "pyramid loss" is offered as the release's commented-out
-  variant: L1 of ``rec_half`` / ``rec_quarter`` against the bilinearly down-sampled GT with ``pyramid_weights``
-  (release default ``(0, 0)``: off).
+  network's flow disagrees with the teacher the penalty flattens (w -> 0), where they agree it is the Charbonnier
+  (L1-like) penalty (w = 1). IFRNet uses beta = 0.3. Default 0: the release's plain EPE. The "pyramid loss" is
+  offered as the release's commented-out variant: L1 of ``rec_half`` / ``rec_quarter`` against the bilinearly
+  down-sampled GT with ``pyramid_weights`` (release default ``(0, 0)``: off).
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monai_mcrecon.networks.blocks.warp import resize_flow
+from monai_mcrecon.ops.warp import resize_flow
 
 __all__ = [
     "CensusLoss",
@@ -44,7 +44,6 @@ __all__ = [
     "FlowDistillationLoss",
     "FlowStepLoss",
     "LapLoss",
-    "TVL1FlowTeacher",
     "adaptive_charbonnier",
     "flow_epe",
     "laplacian_kernel",
@@ -382,38 +381,3 @@ class FlowStepLoss(nn.Module):
         }
         terms["loss"] = terms["anchor"] + terms["coarse"] + terms["refined"]
         return terms
-
-
-class TVL1FlowTeacher:
-    """Classical stand-in for the release's LiteFlowNet teacher: scikit-image ``optical_flow_tvl1`` on gray images.
-
-    ``teacher(reference, other)`` returns ``[B, 2, H, W]`` (x, y) pixels with ``warp(other, flow) ~ reference``
-    (skimage's ``(v, u)`` reordered). Runs on the CPU per sample, without gradient: slow (about a second per
-    100 x 100 pair), so it suits small crops or precomputing. No learned weights are involved.
-
-    Args:
-        **tvl1_kwargs: passed to ``skimage.registration.optical_flow_tvl1`` (e.g. ``attachment``, ``num_warp``).
-    """
-
-    def __init__(self, **tvl1_kwargs: Any) -> None:
-        self.kwargs = tvl1_kwargs
-
-    @staticmethod
-    def _gray(x: torch.Tensor) -> np.ndarray:
-        x = x.detach().cpu().double()
-        g = 0.2989 * x[0] + 0.5870 * x[1] + 0.1140 * x[2] if x.shape[0] == 3 else x[0]
-        return g.numpy()
-
-    def __call__(self, reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-        from skimage.registration import optical_flow_tvl1
-
-        if reference.ndim != 4 or reference.shape != other.shape:
-            raise ValueError(
-                f"TVL1FlowTeacher expects two batches [B, C, H, W] of the same shape, got {tuple(reference.shape)} "
-                f"and {tuple(other.shape)}."
-            )
-        flows = []
-        for a, b in zip(reference, other):
-            v, u = optical_flow_tvl1(self._gray(a), self._gray(b), **self.kwargs)
-            flows.append(torch.from_numpy(np.stack([u, v])))
-        return torch.stack(flows).to(dtype=reference.dtype, device=reference.device)

@@ -1,4 +1,4 @@
-"""MSTN's training loss: L1, plus an optional VGG16 perceptual term (spec ``shared/specs/mstn.md`` section 5).
+"""MSTN's training loss: L1, plus an optional VGG16 perceptual term (docs/models/mstn.md, 'Loss').
 
 The release (``main.py`` with ``--perloss``, FFA-Net's ``PerceptualLoss.py``) uses
 ``L1(out, gt) + 0.04 * mean_l MSE(phi_l(out), phi_l(gt))`` with ``phi`` = ImageNet VGG16 relu1_2,

@@ -1,4 +1,4 @@
-"""SSRDE-FNet training losses (spec ``shared/specs/ssrde_fnet.md`` section 5, release ``train.py`` / ``loss.py``).
+"""SSRDE-FNet training losses (docs/models/ssrde_fnet.md, 'Losses'; release ``train.py`` / ``loss.py``).
 
 ``L = L_SR + 0.1 L_cons + 0.1 (L_photo + L_smooth + L_cycle) + 0.001 L_S + 0.01 L_P``
 
@@ -13,7 +13,7 @@
 - ``L_P``: ``0.15 L1 + 0.85 (1 - SSIM) / 2`` (11 x 11 Gaussian SSIM, sigma 1.5, zero padding, validity-masked)
   between an HR view and the other HR view sampled at each of the four coordinate estimates.
 
-Deviations from the release (documented in the spec, section 10): one warp everywhere
+Deviations from the release (docs/models/ssrde_fnet.md, 'Differences from the release'): one warp everywhere
 (:func:`~monai_mcrecon.networks.nets.ssrde_fnet.warpx`, zeros padding, align_corners=True; the release's
 ``L_P`` warp normalises by W with border padding), and the LR validity for ``L_P`` is up-sampled by the
 network's scale (the release hard-codes 4). The SSIM map is the release's own (no clamping).

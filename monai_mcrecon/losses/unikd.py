@@ -4,7 +4,7 @@ Paper: Y. Huang, Z. Yan, C. Shen, F. Fang, G. Zhang, "Harmonizing Knowledge Tran
 with Unified Distillation", ECCV 2024 (LNCS 15091), doi:10.1007/978-3-031-73414-4_4, arXiv:2409.18565.
 No official code is known; the mechanism follows a research fork of mdistiller
 (``github.com/FabienCode/mdistiller`` commit 515d2c5c, ``mdistiller/distillers/UniLogits.py``) whose
-authorship is itself inferred. Project spec: ``shared/specs/unikd.md``.
+authorship is itself inferred. Documentation: ``docs/models/unikd.md``.
 
 Fidelity: **reconstructed (inferred; the paper text was not available)**. From the fork: the ABF
 aggregation of the student's stage features into a comprehensive representation
@@ -13,7 +13,7 @@ aggregation of the student's stage features into a comprehensive representation
 on **every** stage (``stages="all"``, the default; ``stages="first"`` reproduces the fork's single pair),
 ``z = mu`` in eval mode, vanilla KD in place of DKD (``logit_loss="kd"``).
 
-Classification loss (spec s. 5)::
+Classification loss (docs/models/unikd.md, 'Losses')::
 
     L = w_ce   * CE(logits_s, y)
       + w_log  * min(epoch / warmup, 1) * DKD(logits_s, logits_t; alpha, beta, T)     (or KD_T)
@@ -44,7 +44,7 @@ whatever the KL's scale. The student's features are also detached inside the sup
 (``supp_trains_student=False``): the NLL calibrates the heads (whose 1 / sigma^2 would otherwise
 amplify it on the student the same way) and the student receives the teacher's stage knowledge
 through the KL only. ``feature_warmup`` ramps the KL in while the random heads calibrate, as the
-spec's warm-up does for the logit term. Result on ``bundles/unikd_mccdic`` (3 seeds, ``w_feat`` = 0.03
+logit term's warm-up does for that term. Result on ``bundles/unikd_mccdic`` (3 seeds, ``w_feat`` = 0.03
 chosen on the validation volume): the collapse is gone (30.12 +- 0.69 dB instead of 26.98 +- 2.10 dB),
 but the distilled student is not above the student trained alone (30.31 +- 0.43 dB).
 
@@ -136,7 +136,7 @@ def gaussian_kl(mu_p: torch.Tensor, log_var_p: torch.Tensor, mu_q: torch.Tensor,
 
 
 class ABF(nn.Module):
-    """ReviewKD's attention-based fusion (spec ``unikd.md`` s. 4.1)::
+    """ReviewKD's attention-based fusion (docs/models/unikd.md, 'ABF aggregator')::
 
         x = ReLU(Conv1x1(in -> mid, no bias)(x))
         if fuse: y = nearest(y_prev, size(x)); a = sigmoid(Conv1x1(2 mid -> 2)(cat(x, y))); x = x a0 + y a1
@@ -171,7 +171,9 @@ class ABF(nn.Module):
 
 
 class ABFAggregator(nn.Module):
-    """ABF chain over the student's stage maps plus the pooled last stage, deepest first (spec s. 4.1).
+    """ABF chain over the student's stage maps plus the pooled last stage, deepest first.
+
+    See docs/models/unikd.md, 'ABF aggregator'.
 
     Args:
         in_channels: channels of the student stage maps, shallow to deep.
@@ -210,7 +212,9 @@ class ABFAggregator(nn.Module):
 
 
 class DistributionHead(nn.Module):
-    """Gaussian head into class space (spec s. 4.2): ``h = GAP(F)``, ``mu = Linear(h)``, ``log var = Linear(h)``.
+    """Gaussian head into class space: ``h = GAP(F)``, ``mu = Linear(h)``, ``log var = Linear(h)``.
+
+    See docs/models/unikd.md, 'Distribution heads'.
 
     ``forward(F) -> (z, mu, log_var)`` with ``z = mu + exp(log_var / 2) * eps`` in training mode and
     ``z = mu`` in eval mode (inferred). Accepts ``[B, C, H, W]`` maps or ``[B, C]`` vectors.
@@ -259,7 +263,7 @@ def _check_features(feats: Sequence[torch.Tensor], channels: Sequence[int], who:
 
 
 class UniKDLoss(nn.Module):
-    """UniKD classification distillation loss (reconstructed; inferred multi-stage heads, spec ``unikd.md``).
+    """UniKD classification distillation loss (reconstructed; inferred multi-stage heads, docs/models/unikd.md).
 
     Args:
         student_channels: widths of the student stage maps, shallow to deep.

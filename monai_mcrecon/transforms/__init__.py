@@ -15,6 +15,8 @@ from monai_mcrecon.transforms.degradation import (
     line_kernel,
     random_motion_kernel,
 )
+from monai_mcrecon.transforms.blur_kernels import defocus_kernel, gaussian_kernel, random_blur_kernel
+from monai_mcrecon.transforms.weather import depth_from_disparity, random_smooth_depth
 from monai_mcrecon.transforms.dictionary import (
     CheckFinited,
     CheckPairedShaped,
@@ -36,7 +38,6 @@ from monai_mcrecon.transforms.kspace_input import (
     FastMRIKspaceToImage,
     FastMRIKspaceToImaged,
     kspace_file_datalist,
-    read_zero_filled_volume,
 )
 from monai_mcrecon.transforms.natural import (
     LoadNaturalImage,
@@ -78,6 +79,7 @@ from monai_mcrecon.transforms.video import (
     RandCropFramesd,
     RandFlipFramesd,
     RandSwapFramesd,
+    RandTemporalStrided,
     StackFramesd,
     TeacherFlowd,
     average_frames,
@@ -111,6 +113,7 @@ __all__ = [
     "RandCropFramesd",
     "RandFlipFramesd",
     "RandSwapFramesd",
+    "RandTemporalStrided",
     "StackFramesd",
     "TeacherFlowd",
     "swap_flow_pairs",
@@ -159,6 +162,10 @@ __all__ = [
     "line_kernel",
     "paired_augmentation",
     "random_motion_kernel",
-    "read_zero_filled_volume",
+    "random_blur_kernel",
+    "random_smooth_depth",
+    "defocus_kernel",
+    "depth_from_disparity",
+    "gaussian_kernel",
     "rigid_difference",
 ]

@@ -1,6 +1,6 @@
 """Blurry-video synthesis and the per-time bookkeeping of blurry video frame interpolation (BVFI).
 
-**Time convention** (spec ``shared/specs/bvfi.md`` §3). A window of N blurry frames ``B_-1, B_0, B_1, B_2``
+**Time convention** (docs/models/bvfi.md, 'Time convention'). A window of N blurry frames ``B_-1, B_0, B_1, B_2``
 (N = 4, ``key_index = 1`` is B_0) is made from consecutive sharp frames: blurry frame i averages the
 ``exposure`` sharp frames starting at ``i * period`` (the shutter is open for ``exposure`` of every ``period``
 frame intervals; the rest is the read-out gap), so its centre is the sharp frame

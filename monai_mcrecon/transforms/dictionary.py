@@ -1,6 +1,6 @@
 """Dictionary transforms (the ``d`` versions) over :mod:`monai_mcrecon.transforms.array`.
 
-They work on multi-contrast dictionaries with the keys of ARCHITECTURE.md: ``target`` (clean target
+They work on multi-contrast dictionaries with the keys of docs/architecture.md: ``target`` (clean target
 contrast), ``reference`` (clean reference contrast), the simulated acquisition (``kspace``,
 ``mask``, ``degraded``), and for the network ``image`` (channel 0 degraded target, channels 1..
 reference, built with MONAI's ``ConcatItemsd``) and ``label``. Paired spatial augmentation uses

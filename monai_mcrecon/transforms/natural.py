@@ -18,7 +18,9 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
-__all__ = ["BT601_LUMA", "LoadNaturalImage", "LoadNaturalImaged", "SaveNaturalImage", "SaveNaturalImaged",
+from monai_mcrecon.data.natural import KERNEL_SUFFIXES
+
+__all__ = ["LoadBlurKerneld", "load_blur_kernel", "BT601_LUMA", "LoadNaturalImage", "LoadNaturalImaged", "SaveNaturalImage", "SaveNaturalImaged",
            "convert_channels"]
 
 BT601_LUMA = (0.299, 0.587, 0.114)
@@ -171,4 +173,57 @@ class SaveNaturalImaged(MapTransform):
             case = case[0]
         for k in self.key_iterator(d):
             d[f"{k}_path"] = self.saver(d[k], str(case))
+        return d
+
+
+def load_blur_kernel(path) -> torch.Tensor:
+    """Read a blur kernel (point-spread function) file into a ``[1, kh, kw]`` float32 tensor summing to 1.
+
+    ``.npy``: a 2-D array (or ``[1, kh, kw]``) of non-negative values. Image files (PNG/TIFF/BMP/JPEG): read
+    as gray (RGB -> BT.601 luma), any bit depth. The kernel is the PSF in the orientation of a true
+    convolution (``blurred = kernel * sharp``, as :func:`monai_mcrecon.ops.blur.blur`): the
+    image of a point light source. It is normalised to sum 1.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unsupported suffix, not 2-D, even size, negative values or a zero sum.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Blur kernel file {str(path)!r} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        k = np.load(path, allow_pickle=False).astype(np.float64)
+    elif suffix in KERNEL_SUFFIXES:
+        k = LoadNaturalImage(channels=1)(path)[0].double().numpy()
+    else:
+        raise ValueError(f"{str(path)!r}: unsupported kernel file type; use one of {KERNEL_SUFFIXES}.")
+    k = np.squeeze(k)
+    if k.ndim != 2:
+        raise ValueError(f"{str(path)!r}: a blur kernel must be 2-D, got shape {k.shape}.")
+    if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
+        raise ValueError(
+            f"{str(path)!r}: kernel size {k.shape[0]}x{k.shape[1]} must be odd in both directions so that it is "
+            "centred; pad it with a row/column of zeros."
+        )
+    if not np.isfinite(k).all() or (k < 0).any() or k.sum() <= 0:
+        raise ValueError(f"{str(path)!r}: a blur kernel must be finite, non-negative and have a positive sum.")
+    return torch.from_numpy(k / k.sum()).float()[None]
+
+
+class LoadBlurKerneld(MapTransform):
+    """Dictionary transform: replace the kernel path under ``keys`` by :func:`load_blur_kernel` ``[1, kh, kw]``
+    (tensors are kept as they are)."""
+
+    def __init__(self, keys: KeysCollection = "kernel", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+
+    def __call__(self, data) -> dict:
+        d = dict(data)
+        for k in self.key_iterator(d):
+            d[k] = d[k] if torch.is_tensor(d[k]) else load_blur_kernel(d[k])
         return d

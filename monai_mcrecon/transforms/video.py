@@ -1,9 +1,10 @@
-"""Frame-sequence transforms: loading clips, one random crop / flip shared by every frame, blurry-video synthesis.
+"""Frame-sequence transforms: loading clips, one random crop / zoom / flip shared by every frame, a random
+temporal stride, synthetic motion.
 
 Frames are ``[C, H, W]`` float32 tensors in [0, 1]; a sequence is ``[T, C, H, W]``. The random
-transforms draw ONE crop window / ONE set of flips per sample and apply it to every key (and every
-frame of a sequence), so inputs and targets stay aligned; they are MONAI ``Randomizable`` (seed with
-``set_random_state`` or the ``seed`` argument).
+transforms draw ONE crop window (and zoom) / ONE set of flips / ONE temporal stride per sample and apply it
+to every key (and every frame of a sequence), so inputs and targets stay aligned; they are MONAI
+``Randomizable`` (seed with ``set_random_state`` or the ``seed`` argument).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
@@ -22,6 +24,7 @@ __all__ = [
     "RandFlipFramesd",
     "RandSwapFramesd",
     "RandSyntheticMotiond",
+    "RandTemporalStrided",
     "StackFramesd",
     "TeacherFlowd",
     "average_frames",
@@ -80,35 +83,138 @@ def _check_same_size(d: Mapping, keys: Sequence[Hashable]) -> tuple[int, int]:
     return sizes.pop()
 
 
+def _resize_frames(value, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of the last two dims of ``[..., H, W]`` to ``size`` (anti-aliased when shrinking)."""
+    t = value.as_tensor() if hasattr(value, "as_tensor") else torch.as_tensor(value)
+    lead, (h, w) = t.shape[:-2], t.shape[-2:]
+    shrink = size[0] < h or size[1] < w
+    out = F.interpolate(t.reshape(1, -1, h, w).float(), size=size, mode="bilinear", align_corners=False,
+                        antialias=shrink)
+    return out.reshape(*lead, *size).to(t.dtype if t.is_floating_point() else torch.float32)
+
+
 class RandCropFramesd(Randomizable, MapTransform):
     """The same random ``size`` (h, w) crop of the last two dims for every key (``[C,H,W]`` or ``[T,C,H,W]``).
+
+    With ``scale=(low, high)`` the window is ``s x size`` (``s`` drawn per sample, capped at the largest window
+    that fits the frames) and is resized back to ``size`` (bilinear, anti-aliased when shrinking): a random zoom
+    of the crop, the same for every key and both axes, so two rectified stereo views stay rectified (same rows,
+    no vertical shift) and frames stay aligned. ``flow_keys`` name displacement fields in pixels (optical flow
+    ``[..., 2k, H, W]`` as ``(x, y)`` pairs, or a disparity ``[1, H, W]``): they are resized with the frames and
+    their values multiplied by the resize factor of their axis. ``s > 1`` zooms out (smaller motion, more
+    detail per pixel), ``s < 1`` zooms in.
 
     Raises:
         ValueError: the frames are smaller than ``size`` (pad them first, e.g. ``DivisiblePadd``/``SpatialPadd``).
     """
 
     def __init__(self, keys: KeysCollection, size: Sequence[int] | int, seed: int | None = None,
-                 allow_missing_keys: bool = False) -> None:
+                 allow_missing_keys: bool = False, scale: Sequence[float] | None = None,
+                 flow_keys: KeysCollection = ()) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self.size = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+        self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        if self.scale is not None and not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"scale={tuple(scale)} must be (low, high) with 0 < low <= high.")
+        self.flow_keys = [flow_keys] if isinstance(flow_keys, str) else list(flow_keys)
         if seed is not None:
             self.set_random_state(seed)
         self._origin = (0, 0)
+        self._window = self.size
 
     def randomize(self, hw: tuple[int, int]) -> None:
         h, w = hw
         ch, cw = self.size
+        if self.scale is not None:
+            lo, hi = self.scale
+            s = lo if lo == hi else float(self.R.uniform(lo, hi))
+            s = min(s, h / ch, w / cw)
+            ch, cw = max(1, min(h, int(round(ch * s)))), max(1, min(w, int(round(cw * s))))
         if ch > h or cw > w:
             raise ValueError(f"Crop {self.size} is larger than the frames ({h}, {w}); pad the frames or use a smaller crop.")
+        self._window = (ch, cw)
         self._origin = (int(self.R.randint(0, h - ch + 1)), int(self.R.randint(0, w - cw + 1)))
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
         keys = list(self.key_iterator(d))
-        self.randomize(_check_same_size(d, keys))
+        flows = [k for k in self.flow_keys if k in d and k not in keys]
+        self.randomize(_check_same_size(d, keys + flows))
         y, x = self._origin
+        (ch, cw), (sh, sw) = self._window, self.size
+        for k in keys + flows:
+            v = d[k][..., y : y + ch, x : x + cw]
+            if (ch, cw) != (sh, sw):
+                v = _resize_frames(v, (sh, sw))
+                if k in self.flow_keys:
+                    v = v.clone()
+                    if v.shape[-3] == 1:  # a disparity: horizontal displacement
+                        v *= sw / cw
+                    else:
+                        v[..., 0::2, :, :] *= sw / cw
+                        v[..., 1::2, :, :] *= sh / ch
+            d[k] = v
+        return d
+
+
+class RandTemporalStrided(Randomizable, MapTransform):
+    """A random temporal stride: ``length`` frames ``i, i + s, ..., i + (length - 1) s`` of a longer sequence.
+
+    ``s`` is drawn per sample from the integers in ``steps`` that fit the sequence (``(length - 1) s + 1``
+    frames at most ``T``), then the start ``i`` uniformly; every key gets the same frames. A key holds a list
+    of frames (paths, before loading: only the chosen frames are read) or a tensor ``[T, ...]``. With
+    ``output_keys`` (one key only) the chosen frames are written one per output key (e.g. an interpolation
+    triplet ``("frame0", "label", "frame1")``, where ``s`` is the gap); else the key is replaced by the
+    sub-sequence. ``step_key`` optionally stores ``s``. Larger steps mean larger motion between frames.
+
+    Raises:
+        ValueError: a sequence shorter than ``length`` frames, or keys of different lengths.
+    """
+
+    def __init__(self, keys: KeysCollection, length: int, steps: Sequence[int] | int = (1, 1),
+                 output_keys: Sequence[str] | None = None, step_key: str | None = None, seed: int | None = None,
+                 allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        lo, hi = (int(steps), int(steps)) if isinstance(steps, int) else (int(steps[0]), int(steps[1]))
+        if length < 1 or not 1 <= lo <= hi:
+            raise ValueError(f"length={length} must be >= 1 and steps={steps} integers (low, high) with 1 <= low <= high.")
+        if output_keys is not None and (len(output_keys) != length or len(self.keys) != 1):
+            raise ValueError(f"output_keys={output_keys} needs one key and {length} output keys (one per frame).")
+        self.length, self.steps, self.output_keys, self.step_key = int(length), (lo, hi), output_keys, step_key
+        if seed is not None:
+            self.set_random_state(seed)
+        self._step, self._start = lo, 0
+
+    def randomize(self, num_frames: int) -> None:
+        feasible = [s for s in range(self.steps[0], self.steps[1] + 1) if (self.length - 1) * s + 1 <= num_frames]
+        if not feasible:
+            raise ValueError(
+                f"A sequence of {num_frames} frame(s) cannot give {self.length} frames at a step of {self.steps[0]}; "
+                "use longer clips or smaller steps."
+            )
+        self._step = feasible[int(self.R.randint(len(feasible)))]
+        self._start = int(self.R.randint(0, num_frames - (self.length - 1) * self._step))
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        keys = list(self.key_iterator(d))
+        counts = {len(d[k]) for k in keys}
+        if len(counts) > 1:
+            raise ValueError(f"Keys {keys} hold sequences of different lengths {sorted(counts)}.")
+        if not counts:
+            return d
+        self.randomize(counts.pop())
+        idx = list(range(self._start, self._start + (self.length - 1) * self._step + 1, self._step))
         for k in keys:
-            d[k] = d[k][..., y : y + self.size[0], x : x + self.size[1]]
+            v = d[k]
+            sub = [v[i] for i in idx] if isinstance(v, (list, tuple)) else v[idx]
+            if self.output_keys is not None:
+                for out, frame in zip(self.output_keys, sub):
+                    d[out] = frame
+            else:
+                d[k] = sub
+        if self.step_key is not None:
+            d[self.step_key] = self._step
         return d
 
 
@@ -202,7 +308,7 @@ class TeacherFlowd(MapTransform):
 
     Args:
         teacher: ``teacher(reference, other) -> [B, 2, H, W]``; default
-            :class:`monai_mcrecon.losses.fgdcn.TVL1FlowTeacher`.
+            :class:`monai_mcrecon.ops.optical_flow.TVL1FlowTeacher`.
     """
 
     def __init__(self, label_key: str = "label", frame_keys: Sequence[str] = ("frame0", "frame1"),
@@ -211,7 +317,7 @@ class TeacherFlowd(MapTransform):
         if len(frame_keys) != 2:
             raise ValueError(f"TeacherFlowd needs two frame keys, got {list(frame_keys)}.")
         if teacher is None:
-            from monai_mcrecon.losses.fgdcn import TVL1FlowTeacher
+            from monai_mcrecon.ops.optical_flow import TVL1FlowTeacher
 
             teacher = TVL1FlowTeacher()
         self.teacher = teacher
@@ -290,7 +396,7 @@ class RandSyntheticMotiond(Randomizable, MapTransform):
         self._radius = tuple(float(v) for v in r.uniform(lo, hi, 2))
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
-        from monai_mcrecon.networks.blocks.warp import flow_warp
+        from monai_mcrecon.ops.warp import flow_warp
 
         d = dict(data)
         bg_full = torch.as_tensor(d[self.background_key]).float()

@@ -4,12 +4,19 @@ A mistyped override, a device the machine does not have, a 4-D input and a refer
 end the run with exit status 1 and one line on stderr (``monai.bundle run: error: <message>``), no
 traceback and no logged copy of the error (before: status 0 on the embedded demo data for the typo,
 67 to 238 lines and up to 7 tracebacks for the others). ``monai.bundle.run(...)`` called from Python
-refuses the typo too. The subprocess tests stop before the network runs (at ``initialize`` or at the
-first data item): a few seconds each.
+refuses the typo too. The runs stop before the network runs (at ``initialize`` or at the first data
+item).
+
+The four command-line runs are made by one subprocess (:func:`_bundle_runs`): it imports ``monai.bundle``
+once (the seconds of every Python start with torch and MONAI) and runs each case in a fork of itself as
+``python -m monai.bundle run ...`` would (``runpy`` runs the ``monai.bundle`` package as ``__main__`` with the
+case's arguments, stdout and stderr go to the case's files, and an error propagates to the interpreter's
+top level, whose ``sys.excepthook`` and exit status are the ones under test).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -21,23 +28,55 @@ import numpy as np
 import pytest
 import torch
 
-from monai_mcrecon.bundle_checks import QuietUserErrors, check_device, find_user_error
-from monai_mcrecon.bundles import bundle_dir, check_overrides
+from monai_mcrecon.bundle.checks import QuietUserErrors, check_device, find_user_error
+from monai_mcrecon.bundle.locate import bundle_dir
+from monai_mcrecon.bundle.overrides import check_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 RECON = Path(bundle_dir("mc_cdic_recon")) / "configs"
 PREFIX = "monai.bundle run: error: "
 
 
-def _bundle_run(config: Path, *args: str, tmp_path: Path) -> tuple[int, str, str]:
+# One process runs every case: each in a fork of it, as `python -m monai.bundle <argv>` with stdout / stderr in
+# the case's files; an exception leaves the fork through the interpreter's top level (sys.excepthook, status 1).
+_FORKS = r"""
+import json, os, runpy, sys
+import monai.bundle.scripts  # paid once, before the forks
+codes = []
+for case in json.loads(sys.argv[1]):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        for fd, name in ((1, case["stdout"]), (2, case["stderr"])):
+            f = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(f, fd)
+            os.close(f)
+        sys.argv = [sys.argv[0], *case["argv"]]
+        runpy.run_module("monai.bundle", run_name="__main__", alter_sys=True)
+        sys.exit(0)
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(json.dumps(codes))
+"""
+
+
+def _bundle_runs(cases: dict[str, tuple[Path, list[str], Path]]) -> dict[str, tuple[int, str, str]]:
+    """``{name: (config, extra arguments, output_dir)}`` -> ``{name: (exit status, stdout, stderr)}`` of
+    ``python -m monai.bundle run --config_file <config> --output_dir <output_dir> <extra arguments>``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MONAI_MCRECON_TRACEBACK", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(config),
-         "--output_dir", str(tmp_path / "out"), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
+    argv = {n: ["run", "--config_file", str(c), "--output_dir", str(o), *a] for n, (c, a, o) in cases.items()}
+    if not hasattr(os, "fork"):  # one Python per case
+        procs = {n: subprocess.run([sys.executable, "-m", "monai.bundle", *a], cwd=REPO, env=env, capture_output=True,
+                                   text=True, timeout=300) for n, a in argv.items()}
+        return {n: (p.returncode, p.stdout, p.stderr) for n, p in procs.items()}
+    files = {n: (o.parent / f"{o.name}.stdout", o.parent / f"{o.name}.stderr") for n, (_, _, o) in cases.items()}
+    spec = [{"argv": argv[n], "stdout": str(files[n][0]), "stderr": str(files[n][1])} for n in cases]
+    proc = subprocess.run([sys.executable, "-c", _FORKS, json.dumps(spec)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codes = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {n: (rc, files[n][0].read_text(), files[n][1].read_text()) for n, rc in zip(cases, codes)}
 
 
 def _assert_one_line(rc: int, out: str, err: str, needle: str) -> str:
@@ -58,13 +97,38 @@ def _nifti(path: Path, array: np.ndarray, zooms: tuple = (1.0, 1.0, 2.0)) -> Pat
     return path
 
 
+DEVICE = f"cuda:{torch.cuda.device_count() + 7}" if torch.cuda.is_available() else "cuda"
+
+
+@pytest.fixture(scope="module")
+def route(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
+    """The command-line cases, run once: ``{name: (exit status, stdout, stderr, the case's folder)}``."""
+    root = tmp_path_factory.mktemp("route")
+    rng = np.random.default_rng(0)
+    _nifti(root / "4d" / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2, 3)))
+    _nifti(root / "4d" / "data" / "case0" / "t1.nii.gz", rng.random((16, 16, 2)))
+    rng = np.random.default_rng(0)
+    _nifti(root / "grid" / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2)))
+    _nifti(root / "grid" / "data" / "case0" / "t1.nii.gz", rng.random((20, 18, 2)), zooms=(0.8, 0.9, 2.0))
+    cases = {
+        "typo": ["--datset_dir", "/x"],
+        "device": ["--device", DEVICE],
+        "4d": ["--dataset_dir", str(root / "4d" / "data")],
+        "grid": ["--dataset_dir", str(root / "grid" / "data")],
+    }
+    for name in cases:
+        (root / name).mkdir(exist_ok=True)
+    runs = _bundle_runs({n: (RECON / "inference.json", a, root / n / "out") for n, a in cases.items()})
+    return {n: (*runs[n], root / n) for n in cases}
+
+
 # --------------------------------------------------------------------------------------------------
 # 1. overrides
 # --------------------------------------------------------------------------------------------------
 
 
-def test_a_mistyped_override_is_refused_with_the_closest_key(tmp_path):
-    rc, out, err = _bundle_run(RECON / "inference.json", "--datset_dir", "/x", tmp_path=tmp_path)
+def test_a_mistyped_override_is_refused_with_the_closest_key(route):
+    rc, out, err, tmp_path = route["typo"]
     line = _assert_one_line(rc, out, err, "Unknown override(s) 'datset_dir'")
     assert "did you mean 'dataset_dir'?" in line
     assert not (tmp_path / "out").exists()  # the demo data did not run
@@ -97,10 +161,9 @@ def test_known_overrides_and_new_arguments_of_a_component_pass():
 # --------------------------------------------------------------------------------------------------
 
 
-def test_an_unavailable_cuda_device_is_one_line(tmp_path):
-    device = f"cuda:{torch.cuda.device_count() + 7}" if torch.cuda.is_available() else "cuda"
-    rc, out, err = _bundle_run(RECON / "inference.json", "--device", device, tmp_path=tmp_path)
-    line = _assert_one_line(rc, out, err, f"device '{device}' was requested but")
+def test_an_unavailable_cuda_device_is_one_line(route):
+    rc, out, err, _ = route["device"]
+    line = _assert_one_line(rc, out, err, f"device '{DEVICE}' was requested but")
     assert line.endswith("--device cpu.")
 
 
@@ -123,24 +186,19 @@ def test_check_device(monkeypatch):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_a_4d_input_gives_the_message_of_the_command(tmp_path):
-    from monai_mcrecon.pipeline import load_volume
+def test_a_4d_input_gives_the_message_of_the_command(route):
+    from monai_mcrecon.data.volume import load_volume
 
-    rng = np.random.default_rng(0)
-    t2 = _nifti(tmp_path / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2, 3)))
-    _nifti(tmp_path / "data" / "case0" / "t1.nii.gz", rng.random((16, 16, 2)))
+    rc, out, err, tmp_path = route["4d"]
+    t2 = tmp_path / "data" / "case0" / "t2.nii.gz"  # 16 x 16 x 2 x 3, its t1 16 x 16 x 2
     with pytest.raises(ValueError) as command:  # what `monai-mcrecon reconstruct --target t2.nii.gz` says
         load_volume(t2)
-    rc, out, err = _bundle_run(RECON / "inference.json", "--dataset_dir", str(tmp_path / "data"), tmp_path=tmp_path)
     line = _assert_one_line(rc, out, err, "has shape (16, 16, 2, 3)")
     assert line == PREFIX + str(command.value)
 
 
-def test_a_reference_on_another_grid_is_one_line(tmp_path):
-    rng = np.random.default_rng(0)
-    _nifti(tmp_path / "data" / "case0" / "t2.nii.gz", rng.random((16, 16, 2)))
-    _nifti(tmp_path / "data" / "case0" / "t1.nii.gz", rng.random((20, 18, 2)), zooms=(0.8, 0.9, 2.0))
-    rc, out, err = _bundle_run(RECON / "inference.json", "--dataset_dir", str(tmp_path / "data"), tmp_path=tmp_path)
+def test_a_reference_on_another_grid_is_one_line(route):
+    rc, out, err, _ = route["grid"]  # t2 16 x 16 x 2 (1 x 1 x 2 mm), t1 20 x 18 x 2 (0.8 x 0.9 x 2 mm)
     line = _assert_one_line(rc, out, err, "the reference lies on another grid")
     assert "t1.nii.gz" in line and "t2.nii.gz" in line and "monai-mcrecon reconstruct" in line
 

@@ -6,8 +6,6 @@ weights are exercised when present.
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -17,31 +15,16 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.bvfi import BVFI
 
-BUNDLE = Path(bundle_dir("bvfi_blurry_vfi"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
+BUNDLE = "bvfi_blurry_vfi"
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32],
+              "use_clips": "false"}  # the shipped sample, whether or not the clip collection is installed
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 TIMES = ("t0.25", "t0.50", "t0.75")
 BASE_COLUMNS = ("psnr", "ssim", "psnr_input", "ssim_input")
-
-
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(open(path)))
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
-        output_dir=str(out))
-    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
-    return out / "model.pt"
 
 
 def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
@@ -52,14 +35,15 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     info = json.loads((out / "training_info.json").read_text())
     assert info["network"] == "BVFI" and info["preset"] == "tiny" and info["iterations"] == 2
     assert info["parameters"] == sum(p.numel() for p in net.parameters())
-    # 170 windows of 15 frames in the sample's 9 training clips (40, 40, 47, 24, 24, 30, 22, 37, 32 frames)
-    assert info["window_length"] == 15 and info["training_windows"] == 170
+    # windows for 15 frames at a temporal step of up to 2 (29 frames, or the whole clip when shorter) in the sample's
+    # 9 training clips (40, 40, 47, 24, 24, 30, 22, 37, 32 frames): 12 + 12 + 19 + 1 + 1 + 2 + 1 + 9 + 4
+    assert info["window_length"] == 15 and info["training_windows"] == 61
     assert info["blur"] == {"period": 4, "exposure": 3, "noise_sigma": 0.0, "quantize": True}
 
 
-def test_training_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
+def test_training_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path, cfg):
     # with a zero learning rate, one fine-tuning step must return exactly the weights it started from
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
+    run(config_file=cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
         output_dir=str(tmp_path), init_ckpt=str(tiny_checkpoint), learning_rate=0.0, min_learning_rate=0.0)
     start = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
     end = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
@@ -67,7 +51,7 @@ def test_training_can_start_from_a_checkpoint(tiny_checkpoint, tmp_path):
     assert json.loads((tmp_path / "training_info.json").read_text())["init_ckpt"] == str(tiny_checkpoint)
 
 
-def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_checkpoint, tmp_path):
+def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_checkpoint, tmp_path, cfg):
     """--val_interval 1 on a user folder: one 16-frame clip gives 2 windows of 15 frames (every one with
     --val_stride 1); the validation PSNR is logged and model_key_metric.pt holds the validated weights."""
     folder = tmp_path / "val" / "clip"
@@ -78,10 +62,10 @@ def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_
         Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(folder / f"{i:04d}.png")
     out = tmp_path / "train"
     parser = ConfigParser()
-    parser.read_config(_cfg("train.json"))
+    parser.read_config(cfg("train.json"))
     parser.update({"val_dataset_dir": str(folder.parent), "val_stride": 1, "output_dir": str(out)})
     assert len(parser.get_parsed_content("validate#datalist")) == 2
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
+    run(config_file=cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
         init_ckpt=str(tiny_checkpoint), learning_rate=0.0, min_learning_rate=0.0, val_interval=1, val_stride=1,
         val_dataset_dir=str(folder.parent), output_dir=str(out))
     best = torch.load(out / "model_key_metric.pt", map_location="cpu", weights_only=True)
@@ -91,15 +75,15 @@ def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_
     assert info["val_interval"] == 1 and info["val_dataset_dir"] == str(folder.parent)
     # the default: every 2nd epoch on the sample's val split, every 4th window
     defaults = ConfigParser()
-    defaults.read_config(_cfg("train.json"))
+    defaults.read_config(cfg("train.json"))
     defaults.update({"output_dir": str(tmp_path / "d")})
     assert defaults["val_interval"] == 2 and len(defaults.get_parsed_content("validate#datalist")) == 19
 
 
-def test_evaluate_writes_overall_and_per_time_metrics_and_figures(tiny_checkpoint, tmp_path):
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+def test_evaluate_writes_overall_and_per_time_metrics_and_figures(tiny_checkpoint, tmp_path, cfg, read_rows):
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         window_stride=10)
-    rows = _rows(tmp_path / "metrics.csv")
+    rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "bikes_c_0000", "carphone_b_0000"]
     per_time = [f"{m}{s}_{t}" for t in TIMES for m in ("psnr", "ssim") for s in ("", "_input")]
     assert list(rows[0])[1:] == [*BASE_COLUMNS, *per_time]
@@ -132,17 +116,17 @@ def _clip_folder(root: Path, n: int, h: int, w: int, seed: int) -> Path:
     return root
 
 
-def test_evaluate_is_deterministic_on_a_user_folder(tiny_checkpoint, tmp_path):
+def test_evaluate_is_deterministic_on_a_user_folder(tiny_checkpoint, tmp_path, cfg, read_rows):
     folder = _clip_folder(tmp_path / "clips", 16, 20, 27, seed=0)
     for name in ("a", "b"):
-        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
             output_dir=str(tmp_path / name), save_images=False)
-    rows_a, rows_b = _rows(tmp_path / "a" / "metrics.csv"), _rows(tmp_path / "b" / "metrics.csv")
+    rows_a, rows_b = read_rows(tmp_path / "a" / "metrics.csv"), read_rows(tmp_path / "b" / "metrics.csv")
     assert [r["case_id"] for r in rows_a] == ["mean", "pan_0000", "pan_0001", "walk_0000", "walk_0001"]
     assert rows_a == rows_b
     short = _clip_folder(tmp_path / "short", 10, 20, 27, seed=1)
     with pytest.raises(Exception) as info:
-        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(short),
+        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(short),
             output_dir=str(tmp_path / "c"), save_images=False)
     chain, e = [], info.value
     while e is not None:
@@ -151,10 +135,10 @@ def test_evaluate_is_deterministic_on_a_user_folder(tiny_checkpoint, tmp_path):
     assert any("has 10 frame(s) but at least 15 are needed" in m for m in chain)
 
 
-def test_inference_on_a_folder_of_blurry_clips(tiny_checkpoint, tmp_path):
+def test_inference_on_a_folder_of_blurry_clips(tiny_checkpoint, tmp_path, cfg):
     folder = _clip_folder(tmp_path / "blurry", 5, 18, 23, seed=2)
     out = tmp_path / "out"
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(out), times=[0.5, 0.25])
     names = sorted(p.name for p in out.glob("*.png"))
     assert len(names) == 2 * 4 * 2  # 2 clips x 4 intervals x 2 times
@@ -172,8 +156,8 @@ def test_inference_on_a_folder_of_blurry_clips(tiny_checkpoint, tmp_path):
         assert np.abs(written - ref[i].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
 
 
-def test_inference_default_simulates_blur_on_the_sample(tiny_checkpoint, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+def test_inference_default_simulates_blur_on_the_sample(tiny_checkpoint, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         times=[0.5])
     # windows of 15 sharp frames every 4 frames: starts 0, 4, 8 in each 24-frame test clip
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
@@ -181,35 +165,35 @@ def test_inference_default_simulates_blur_on_the_sample(tiny_checkpoint, tmp_pat
     ]
 
 
-def test_metadata_verifies_offline():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+def test_metadata_verifies_offline(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
 
 
-def test_net_in_out_verifies_with_the_times_as_extra_argument():
+def test_net_in_out_verifies_with_the_times_as_extra_argument(cfg):
     verify_net_in_out(
-        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
+        net_id="network_def", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny",
         any=32, extra_forward_args={"t": torch.tensor([[0.5]])},
     )
 
 
-def test_configs_share_the_network_and_the_blur_protocol():
-    cfgs = {n: ConfigParser.load_config_file(_cfg(n)) for n in ("train.json", "evaluate.json", "inference.json")}
-    for cfg in cfgs.values():
-        assert cfg["network_def"]["_target_"] == "monai_mcrecon.networks.nets.bvfi.BVFI.from_preset"
-        assert cfg["blur"] == cfgs["train.json"]["blur"] and cfg["times"] == [0.25, 0.5, 0.75]
-    fmt = json.loads((CONFIGS / "metadata.json").read_text())["network_data_format"]
+def test_configs_share_the_network_and_the_blur_protocol(cfg, bundle_root):
+    cfgs = {n: ConfigParser.load_config_file(cfg(n)) for n in ("train.json", "evaluate.json", "inference.json")}
+    for config in cfgs.values():
+        assert config["network_def"]["_target_"] == "monai_mcrecon.networks.nets.bvfi.BVFI.from_preset"
+        assert config["blur"] == cfgs["train.json"]["blur"] and config["times"] == [0.25, 0.5, 0.75]
+    fmt = json.loads((bundle_root / "configs" / "metadata.json").read_text())["network_data_format"]
     assert fmt["inputs"]["image"]["num_channels"] == 12 and fmt["outputs"]["pred"]["num_channels"] == 3
 
 
-@pytest.mark.skipif(not (BUNDLE / "models" / "model.pt").exists(), reason="shipped weights not present")
-def test_shipped_small_weights_against_frame_averaging(tmp_path):
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
+def test_shipped_small_weights_against_frame_averaging(tmp_path, cfg, read_rows):
     """The shipped weights (README "Shipped weights and results"): clearly better than averaging at t = 0.25 and
     0.75 and in SSIM; at t = 0.5 on par in PSNR (+0.009 dB on all 20 windows, benchmarks/results/bvfi_quality.md;
     this test evaluates every 9th window only, where the sign of so small a margin is not stable)."""
-    state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
+    state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     BVFI.from_preset("small").load_state_dict(state)
-    run(config_file=_cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu", window_stride=9)
-    mean = _rows(tmp_path / "metrics.csv")[0]
+    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu", window_stride=9)
+    mean = read_rows(tmp_path / "metrics.csv")[0]
     for t in ("t0.25", "t0.75"):
         assert float(mean[f"psnr_{t}"]) > float(mean[f"psnr_input_{t}"]) + 1.0
     for t in TIMES:

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 from monai.bundle import run, verify_metadata, verify_net_in_out
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
 from monai_mcrecon.data import SAMPLE_DIR
 
-BUNDLE = Path(bundle_dir("clgnet_recon"))
-CONFIGS = BUNDLE / "configs"
+BUNDLE = "clgnet_recon"
+# one epoch cut to 2 iterations (the trainer's epoch_length), then the validation pass
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "train#trainer#epoch_length": 2, "val_interval": 1, "patch_size": [32, 32]}
 
 
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train_clg")
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, val_interval=1, patch_size=[32, 32], output_dir=str(out))
-    return out
-
-
-def test_training_records_the_contrastive_extractor(tiny_run):
-    info = json.loads((tiny_run / "training_info.json").read_text())
+def test_training_records_the_contrastive_extractor(tiny_checkpoint):
+    info = json.loads((tiny_checkpoint.parent / "training_info.json").read_text())
     assert info["contrastive_extractor"] == "pyramid" and info["beta"] == 0.1 and info["network"] == "CLGNet"
-    assert (tiny_run / "model.pt").exists()
+    assert tiny_checkpoint.exists()
 
 
-def test_missing_vgg_weights_fail_clearly_instead_of_switching(tmp_path):
+def test_missing_vgg_weights_fail_clearly_instead_of_switching(tmp_path, cfg):
     with pytest.raises(Exception) as info:
-        run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, extractor="vgg19", output_dir=str(tmp_path))
+        run(config_file=cfg("train.json"), preset="tiny", max_epochs=1, extractor="vgg19", output_dir=str(tmp_path))
     chain, e = [], info.value
     while e is not None:
         chain.append(str(e))
@@ -46,19 +33,19 @@ def test_missing_vgg_weights_fail_clearly_instead_of_switching(tmp_path):
     assert any("pyramid" in m and "vgg19" in m.lower() for m in chain), chain
 
 
-def test_evaluate_and_inference_single_contrast(tiny_run, tmp_path):
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_run / "model.pt"), output_dir=str(tmp_path / "eval"))
-    rows = list(csv.DictReader(open(tmp_path / "eval" / "metrics.csv")))
+def test_evaluate_and_inference_single_contrast(tiny_checkpoint, tmp_path, cfg, read_rows):
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "eval"))
+    rows = read_rows(tmp_path / "eval" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     assert 20 < float(rows[0]["psnr_input"]) < 32
     assert (tmp_path / "eval" / "figures" / "icbm_test_b.png").exists()
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_run / "model.pt"), output_dir=str(tmp_path / "inf"))
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "inf"))
     out = nib.load(tmp_path / "inf" / "icbm_test_a" / "t2_recon.nii.gz")
     src = nib.load(SAMPLE_DIR / "icbm_test_a" / "t2.nii.gz")
     assert out.shape == src.shape
     np.testing.assert_array_equal(out.affine, src.affine)
 
 
-def test_metadata_and_network_verify():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
-    verify_net_in_out(net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny", n=2)
+def test_metadata_and_network_verify(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
+    verify_net_in_out(net_id="network_def", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny", n=2)

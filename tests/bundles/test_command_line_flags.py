@@ -2,7 +2,7 @@
 
 ``python -m monai.bundle run ... --save_images false`` passes the string ``'false'`` (python-fire keeps bare words
 as strings), which is truthy; a config must read every flag whose default is ``true``/``false`` through
-``monai_mcrecon.bundles.as_bool`` (or a helper that parses the string itself), or the flag is silently ignored.
+``monai_mcrecon.bundle.overrides.as_bool`` (or a helper that parses the string itself), or the flag is silently ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser
 
-from monai_mcrecon.bundles import as_bool, bundle_dir, shipped_bundles
+from monai_mcrecon.bundle.locate import bundle_dir, shipped_bundles
+from monai_mcrecon.bundle.overrides import as_bool
 
 # helpers that parse a flag's string themselves (tested with the helpers)
 PARSES_STRINGS = {"resume": "resume_path(", "overwrite": "skip_finished("}

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -17,33 +15,19 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
-from monai_mcrecon.networks.blocks.blur import blur
-from monai_mcrecon.networks.blocks.deep_rl_blocks import blurred_folder_datalist, load_blur_kernel
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
+from monai_mcrecon.ops.blur import blur
+from monai_mcrecon.data.natural import blurred_folder_datalist
+from monai_mcrecon.transforms.natural import load_blur_kernel
 from monai_mcrecon.networks.nets.deep_rl import DeepRL
 
-BUNDLE = Path(bundle_dir("deep_rl_deblur"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
+BUNDLE = "deep_rl_deblur"
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32],
+              "use_photos": "false"}  # the shipped sample, whether or not the photo collection is installed
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 TEST_CASES = ["camera", "chelsea", "coins", "motorcycle_left"]
 COLUMNS = ("psnr", "ssim", "psnr_input", "ssim_input", "psnr_rl", "ssim_rl")
-
-
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(open(path)))
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
-        output_dir=str(out))
-    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
-    return out / "model.pt"
 
 
 def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
@@ -59,10 +43,10 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     assert info["initial_lambdas"] == pytest.approx([0.01, 0.01])
 
 
-def test_evaluate_writes_metrics_figures_and_restored_images(tiny_checkpoint, tmp_path):
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+def test_evaluate_writes_metrics_figures_and_restored_images(tiny_checkpoint, tmp_path, cfg, read_rows, bundle_root):
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         rl_num_iter=3)
-    rows = _rows(tmp_path / "metrics.csv")
+    rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", *TEST_CASES]
     for col in COLUMNS:
         values = [float(r[col]) for r in rows]
@@ -74,20 +58,20 @@ def test_evaluate_writes_metrics_figures_and_restored_images(tiny_checkpoint, tm
     for case in TEST_CASES:
         assert (tmp_path / "figures" / f"{case}.png").stat().st_size > 10_000
         restored = Image.open(tmp_path / "restored" / f"{case}_restored.png")
-        src = Image.open(next((BUNDLE.parents[1] / "monai_mcrecon" / "data" / "natural_sample").rglob(f"{case}.png")))
+        src = Image.open(next((bundle_root.parents[1] / "data" / "natural_sample").rglob(f"{case}.png")))
         assert restored.size == src.size and restored.mode == "RGB"
 
 
-def test_evaluate_is_deterministic_and_accepts_a_plain_folder(tiny_checkpoint, tmp_path):
+def test_evaluate_is_deterministic_and_accepts_a_plain_folder(tiny_checkpoint, tmp_path, cfg, read_rows):
     rng = np.random.default_rng(0)
     folder = tmp_path / "clean"
     folder.mkdir()
     Image.fromarray((rng.random((40, 53, 3)) * 255).astype(np.uint8)).save(folder / "rgb_odd.png")
     Image.fromarray((rng.random((37, 48)) * 255).astype(np.uint8)).save(folder / "gray.jpg")
     for name in ("a", "b"):
-        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(folder), output_dir=str(tmp_path / name), save_images=False, rl_num_iter=2)
-    rows_a, rows_b = _rows(tmp_path / "a" / "metrics.csv"), _rows(tmp_path / "b" / "metrics.csv")
+    rows_a, rows_b = read_rows(tmp_path / "a" / "metrics.csv"), read_rows(tmp_path / "b" / "metrics.csv")
     assert [r["case_id"] for r in rows_a] == ["mean", "gray", "rgb_odd"]
     assert rows_a == rows_b  # fixed seed per case: identical degradations and results
 
@@ -112,10 +96,10 @@ def _blurred_folder(tmp_path: Path) -> tuple[Path, dict]:
     return folder, images
 
 
-def test_inference_on_a_folder_of_blurred_images_with_kernel_files(tiny_checkpoint, tmp_path):
+def test_inference_on_a_folder_of_blurred_images_with_kernel_files(tiny_checkpoint, tmp_path, cfg):
     folder, images = _blurred_folder(tmp_path)
     out = tmp_path / "out"
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(out))
     assert sorted(p.name for p in out.glob("*.png")) == ["one_restored.png", "two_restored.png"]
     # the written image equals the network applied to the loaded image and kernel (up to 8-bit rounding)
@@ -131,8 +115,8 @@ def test_inference_on_a_folder_of_blurred_images_with_kernel_files(tiny_checkpoi
         assert np.abs(written - ref.permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
 
 
-def test_inference_default_simulates_blur_on_the_sample(tiny_checkpoint, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path))
+def test_inference_default_simulates_blur_on_the_sample(tiny_checkpoint, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path))
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"{c}_restored.png" for c in TEST_CASES]
 
 
@@ -168,31 +152,31 @@ def test_missing_and_malformed_kernels_are_named(tmp_path):
         blurred_folder_datalist(tmp_path / "nowhere")
 
 
-def test_metadata_verifies_offline():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+def test_metadata_verifies_offline(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
 
 
-def test_net_in_out_verifies_with_the_kernel_in_a_fourth_channel():
+def test_net_in_out_verifies_with_the_kernel_in_a_fourth_channel(cfg):
     # network_def takes (image, kernel); network_export (what metadata.json describes) takes one 4-channel tensor
     verify_net_in_out(
-        net_id="network_export", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
+        net_id="network_export", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny",
     )
 
 
-def test_metadata_matches_network_contract():
-    meta = json.loads((CONFIGS / "metadata.json").read_text())
+def test_metadata_matches_network_contract(cfg, bundle_root):
+    meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     fmt = meta["network_data_format"]
     for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(_cfg(name))["network_def"]
+        net = ConfigParser.load_config_file(cfg(name))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.deep_rl.DeepRL.from_preset"
     assert fmt["inputs"]["image"]["num_channels"] == 4 and list(fmt["inputs"]) == ["image"]  # RGB + the kernel channel
     assert fmt["outputs"]["pred"]["num_channels"] == 3
 
 
-@pytest.mark.skipif(not (BUNDLE / "models" / "model.pt").exists(), reason="shipped weights not present")
-def test_shipped_small_weights_beat_richardson_lucy(tmp_path):
-    state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
+def test_shipped_small_weights_beat_richardson_lucy(tmp_path, cfg, read_rows):
+    state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     DeepRL.from_preset("small").load_state_dict(state)
-    run(config_file=_cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu")
-    mean = _rows(tmp_path / "metrics.csv")[0]
+    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu")
+    mean = read_rows(tmp_path / "metrics.csv")[0]
     assert float(mean["psnr"]) > float(mean["psnr_rl"]) > float(mean["psnr_input"])

@@ -7,8 +7,6 @@ present.
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -18,20 +16,13 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.fgdcn import FGDCN
 
-BUNDLE = Path(bundle_dir("fgdcn_vfi"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
-
-
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(open(path)))
+BUNDLE = "fgdcn_vfi"
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32], "batch_size": 2,
+              "val_interval": 1, "use_clips": "false"}  # the shipped sample, whether or not the clip collection is installed
 
 
 def _load(path) -> torch.Tensor:
@@ -54,12 +45,9 @@ def clips(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, clips) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
-        batch_size=2, val_interval=1, val_dataset_dir=str(clips), output_dir=str(out))
-    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
-    return out / "model.pt"
+def tiny_train(clips) -> dict:
+    """TINY_TRAIN, validated on the clips (model_key_metric.pt)."""
+    return {**TINY_TRAIN, "val_dataset_dir": str(clips)}
 
 
 def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
@@ -77,10 +65,10 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
     assert set(best) == set(net.state_dict())
 
 
-def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(clips, tmp_path):
+def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(clips, tmp_path, cfg):
     """--precompute_teacher: TV-L1 runs once per training triplet (PersistentDataset), crops carry the flows."""
     out, cache = tmp_path / "train", tmp_path / "cache"
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=2, iterations_per_epoch=2, patch_size=[32, 32],
+    run(config_file=cfg("train.json"), preset="tiny", max_epochs=2, iterations_per_epoch=2, patch_size=[32, 32],
         batch_size=2, val_interval=10, dataset_dir=str(clips), precompute_teacher=True, teacher_cache_dir=str(cache),
         loss_weights={"flow_weight": 1.0}, output_dir=str(out))
     # clips: pan (5 frames -> 3 triplets) and tilt (3 frames -> 1 triplet); 8 samples drawn, 4 distinct
@@ -92,7 +80,7 @@ def test_training_with_precomputed_teacher_flows_caches_one_flow_per_triplet(cli
     assert info["precompute_teacher"] is True and info["teacher"] == "TVL1FlowTeacher"
 
 
-def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_checkpoint, tmp_path):
+def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_checkpoint, tmp_path, cfg):
     """train.json + train_flow.json, --synthetic_motion 0.5: half the items are synthetic triplets with exact flows;
     only network.flow_net changes and the saved checkpoint is a whole FGDCN."""
     root = tmp_path / "clips" / "wide"
@@ -102,7 +90,7 @@ def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_
         img = np.stack([0.5 + 0.4 * np.sin((x + i) / 2.5 + c) * np.cos(y / 3.0) for c in range(3)], -1)
         Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(root / f"{i:04d}.png")
     out = tmp_path / "train"
-    run(config_file=[_cfg("train.json"), _cfg("train_flow.json")], preset="tiny", max_epochs=1, iterations_per_epoch=2,
+    run(config_file=[cfg("train.json"), cfg("train_flow.json")], preset="tiny", max_epochs=1, iterations_per_epoch=2,
         patch_size=[32, 32], batch_size=2, val_interval=10, dataset_dir=str(root.parent), precompute_teacher=True,
         teacher_cache_dir=str(tmp_path / "cache"), synthetic_motion=0.5, init_ckpt=str(tiny_checkpoint),
         output_dir=str(out))
@@ -117,21 +105,21 @@ def test_flow_step_warm_up_with_synthetic_motion_trains_only_the_flow_step(tiny_
     assert info["synthetic_motion"] == 0.5 and info["synthetic_motion_args"]["max_object_motion"] == 8.0
     # one real triplet, repeated to fill the epoch, and as many synthetic items
     parser = ConfigParser()
-    parser.read_config([_cfg("train.json"), _cfg("train_flow.json")])
+    parser.read_config([cfg("train.json"), cfg("train_flow.json")])
     parser.update({"dataset_dir": str(root.parent), "precompute_teacher": True, "synthetic_motion": 0.5,
                    "output_dir": str(tmp_path / "parse"), "teacher_cache_dir": str(tmp_path / "cache")})
     assert parser.get_parsed_content("train#synthetic#count") == len(parser.get_parsed_content("train#real_dataset"))
     with pytest.raises(RuntimeError) as refused:  # monai.bundle wraps the error of a config expression
-        run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
+        run(config_file=cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=1, patch_size=[32, 32],
             dataset_dir=str(root.parent), synthetic_motion=0.5, output_dir=str(tmp_path / "refused"))
     assert "--precompute_teacher true" in str(refused.value.__cause__)
 
 
-def test_weight_average_is_validated_and_saved_and_starts_from_init_ckpt(tiny_checkpoint, clips, tmp_path):
+def test_weight_average_is_validated_and_saved_and_starts_from_init_ckpt(tiny_checkpoint, clips, tmp_path, cfg):
     """--ema_momentum: validation and model.pt / model_key_metric.pt use the moving average of the weights, which
     starts from --init_ckpt (a tiny momentum keeps it there) while the trained weights move on."""
     out = tmp_path / "train"
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
+    run(config_file=cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, patch_size=[32, 32],
         batch_size=2, learning_rate=1e-2, val_interval=1, dataset_dir=str(clips), val_dataset_dir=str(clips),
         init_ckpt=str(tiny_checkpoint), ema_momentum=1e-9, output_dir=str(out))
     init = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
@@ -145,18 +133,18 @@ def test_weight_average_is_validated_and_saved_and_starts_from_init_ckpt(tiny_ch
     assert json.loads((out / "training_info.json").read_text())["ema_momentum"] == 1e-9
 
 
-def test_robust_distillation_option_reaches_the_loss(tmp_path):
+def test_robust_distillation_option_reaches_the_loss(tmp_path, cfg):
     parser = ConfigParser()
-    parser.read_config(_cfg("train.json"))
+    parser.read_config(cfg("train.json"))
     assert parser.get_parsed_content("loss").distill.robust_beta == 0.0  # the release's plain EPE by default
     parser.update({"distill_robust_beta": 0.3, "output_dir": str(tmp_path)})
     assert parser.get_parsed_content("loss").distill.robust_beta == 0.3
 
 
-def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path):
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path, cfg, read_rows):
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))
-    rows = _rows(tmp_path / "metrics.csv")
+    rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "pan_0000", "pan_0001", "pan_0002", "tilt_0000"]
     for col in ("psnr", "ssim", "psnr_input", "ssim_input", "psnr_tvl1", "ssim_tvl1"):
         values = [float(r[col]) for r in rows]
@@ -175,17 +163,17 @@ def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint
     assert Image.open(figures / "tilt.gif").size == (3 * 40 + 8, 36)
 
 
-def test_evaluate_without_tvl1_has_the_four_standard_columns(tiny_checkpoint, clips, tmp_path):
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+def test_evaluate_without_tvl1_has_the_four_standard_columns(tiny_checkpoint, clips, tmp_path, cfg, read_rows):
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path), tvl1_baseline=False, save_figures=False, stride=2)
-    rows = _rows(tmp_path / "metrics.csv")
+    rows = read_rows(tmp_path / "metrics.csv")
     assert list(rows[0]) == ["case_id", "psnr", "ssim", "psnr_input", "ssim_input"]
     assert [r["case_id"] for r in rows] == ["mean", "pan_0000", "pan_0002", "tilt_0000"]
     assert not (tmp_path / "figures").exists()
 
 
-def test_inference_doubles_the_frame_rate(tiny_checkpoint, clips, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+def test_inference_doubles_the_frame_rate(tiny_checkpoint, clips, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))
     assert sorted(p.name for p in (tmp_path / "pan").glob("*.png")) == [f"{i:04d}.png" for i in range(9)]
     assert sorted(p.name for p in (tmp_path / "tilt").glob("*.png")) == [f"{i:04d}.png" for i in range(5)]
@@ -201,38 +189,38 @@ def test_inference_doubles_the_frame_rate(tiny_checkpoint, clips, tmp_path):
     assert float((written - ref).abs().max()) <= 0.5 / 255 + 1e-6
 
 
-def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path):
+def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path, cfg):
     with pytest.raises(RuntimeError) as err:  # monai.bundle wraps the loader's error
-        run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(tmp_path / "nowhere"), output_dir=str(tmp_path / "out"))
     cause = err.value.__cause__
     assert isinstance(cause, FileNotFoundError) and "<folder>/<clip>/NNNN.png" in str(cause)
 
 
-def test_metadata_verifies_offline():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+def test_metadata_verifies_offline(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
 
 
-def test_net_in_out_verifies_with_the_frames_stacked_along_the_channels():
+def test_net_in_out_verifies_with_the_frames_stacked_along_the_channels(cfg):
     # network_def takes (frame0, frame1); network_export (what metadata.json describes) takes them stacked
     verify_net_in_out(
-        net_id="network_export", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny",
+        net_id="network_export", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny",
         any=37,
     )
 
 
-def test_configs_build_the_same_network():
-    meta = json.loads((CONFIGS / "metadata.json").read_text())
+def test_configs_build_the_same_network(cfg, bundle_root):
+    meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(_cfg(name))["network_def"]
+        net = ConfigParser.load_config_file(cfg(name))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.fgdcn.FGDCN.from_preset"
     fmt = meta["network_data_format"]
     assert fmt["inputs"]["image"]["num_channels"] == 6 and list(fmt["inputs"]) == ["image"]  # two RGB frames stacked
     assert fmt["outputs"]["pred"]["num_channels"] == 3
 
 
-def test_inference_self_ensemble_averages_flips_and_swapped_frames(tiny_checkpoint, clips, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+def test_inference_self_ensemble_averages_flips_and_swapped_frames(tiny_checkpoint, clips, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path), self_ensemble="true", self_ensemble_flips=["h"])
     net = FGDCN.from_preset("tiny").eval()
     net.load_state_dict(torch.load(tiny_checkpoint, map_location="cpu", weights_only=True))
@@ -246,25 +234,29 @@ def test_inference_self_ensemble_averages_flips_and_swapped_frames(tiny_checkpoi
     assert float((ref - plain).abs().max()) > 2 / 255  # the ensemble is not the plain output
 
 
-SHIPPED = BUNDLE / "models" / "model.pt"
-
-
-def _shipped_eval(out, **overrides) -> dict:
-    # every 4th held-out triplet keeps the test short (11 of 44; benchmarks/fgdcn_quality.py runs all)
-    run(config_file=_cfg("evaluate.json"), output_dir=str(out), save_figures=False, stride=4, device="cpu", **overrides)
-    return {k: float(v) for k, v in _rows(out / "metrics.csv")[0].items() if k != "case_id"}
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 
 
 @pytest.fixture(scope="module")
-def shipped_mean(tmp_path_factory) -> dict:
+def shipped_eval(cfg, read_rows):
+    def evaluate(out, **overrides) -> dict:
+        # every 4th held-out triplet keeps the test short (11 of 44; benchmarks/fgdcn_quality.py runs all)
+        run(config_file=cfg("evaluate.json"), output_dir=str(out), save_figures=False, stride=4, device="cpu", **overrides)
+        return {k: float(v) for k, v in read_rows(out / "metrics.csv")[0].items() if k != "case_id"}
+
+    return evaluate
+
+
+@pytest.fixture(scope="module")
+def shipped_mean(shipped_eval, tmp_path_factory) -> dict:
     state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     FGDCN.from_preset("small").load_state_dict(state)
-    return _shipped_eval(tmp_path_factory.mktemp("shipped"))
+    return shipped_eval(tmp_path_factory.mktemp("shipped"))
 
 
 @pytest.fixture(scope="module")
-def shipped_self_ensemble_mean(tmp_path_factory) -> dict:
-    return _shipped_eval(tmp_path_factory.mktemp("shipped_se"), self_ensemble=True, tvl1_baseline=False)
+def shipped_self_ensemble_mean(shipped_eval, tmp_path_factory) -> dict:
+    return shipped_eval(tmp_path_factory.mktemp("shipped_se"), self_ensemble=True, tvl1_baseline=False)
 
 
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")

@@ -16,7 +16,7 @@ import pytest
 import torch
 from monai.bundle import run
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data import SAMPLE_DIR, write_fastmri_h5
 from monai_mcrecon.kspace import create_mask_func, fft2c, ifft2c, rss
 from monai_mcrecon.kspace.coils import simulate_multicoil

@@ -4,8 +4,6 @@ metadata checks and the shipped weights."""
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -15,28 +13,24 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data.natural import natural_sample_datalist
 
-BUNDLE = Path(bundle_dir("mdrn_denoise"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
+BUNDLE = "mdrn_denoise"
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 NO_FIGURES = {"handlers#4#_disabled_": True}  # the RestorationFigureWriter entry of evaluate.json
-TINY = {"preset": "tiny", "teacher_preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "val_interval": 1}
-
-
-def _cfg(*names: str) -> list[str] | str:
-    files = [str(CONFIGS / n) for n in names]
-    return files[0] if len(files) == 1 else files
+TINY = {"preset": "tiny", "teacher_preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "val_interval": 1,
+        "use_photos": "false"}  # the shipped sample, whether or not the photo collection is installed
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, Path]:
+def checkpoints(tmp_path_factory, cfg) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), train_teacher=True, output_dir=str(root / "teacher"), **TINY)
-    run(config_file=_cfg("train.json"), output_dir=str(root / "plain"), **TINY)
+    run(config_file=cfg("train.json"), train_teacher=True, output_dir=str(root / "teacher"), **TINY)
+    run(config_file=cfg("train.json"), output_dir=str(root / "plain"), **TINY)
     run(
-        config_file=_cfg("train.json"),
+        config_file=cfg("train.json"),
         distill=True,
         teacher_ckpt=str(root / "teacher" / "model_final.pt"),
         output_dir=str(root / "hmds"),
@@ -67,16 +61,16 @@ def test_hmds_student_differs_from_plain_student_with_the_same_seed(checkpoints)
     assert any(not torch.equal(plain[k], hmds[k]) for k in plain)
 
 
-def test_distill_without_teacher_checkpoint_names_the_fix(tmp_path):
+def test_distill_without_teacher_checkpoint_names_the_fix(tmp_path, cfg):
     with pytest.raises(Exception) as info:
-        run(config_file=_cfg("train.json"), distill=True, output_dir=str(tmp_path), **TINY)
+        run(config_file=cfg("train.json"), distill=True, output_dir=str(tmp_path), **TINY)
     assert "--teacher_ckpt" in "".join(str(e) for e in _chain(info.value))
 
 
-def test_evaluate_writes_metrics_figures_and_restored_pngs(checkpoints, tmp_path):
+def test_evaluate_writes_metrics_figures_and_restored_pngs(checkpoints, tmp_path, cfg, read_rows):
     ckpt = str(checkpoints["plain"] / "model_final.pt")
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "a"))
-    rows = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "a"))
+    rows = read_rows(tmp_path / "a" / "metrics.csv")
     cases = ["camera", "chelsea", "coins", "motorcycle_left"]
     assert [r["case_id"] for r in rows] == ["mean", *cases]
     for col in ("psnr", "ssim", "psnr_input", "ssim_input"):
@@ -92,16 +86,16 @@ def test_evaluate_writes_metrics_figures_and_restored_pngs(checkpoints, tmp_path
         clean = np.asarray(Image.open(item["label"]).convert("L"))
         assert restored.shape == clean.shape  # any H, W is restored at full size
     # the noise is fixed by the seed and the case id: a second run (figures off) gives the same numbers
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "b"), **NO_FIGURES)
-    assert list(csv.DictReader(open(tmp_path / "b" / "metrics.csv"))) == rows
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "b"), **NO_FIGURES)
+    assert read_rows(tmp_path / "b" / "metrics.csv") == rows
 
 
-def test_evaluate_sigma_is_overridable(checkpoints, tmp_path):
+def test_evaluate_sigma_is_overridable(checkpoints, tmp_path, cfg, read_rows):
     (tmp_path / "imgs").mkdir()
     Image.fromarray(np.full((96, 80), 128, dtype=np.uint8)).save(tmp_path / "imgs" / "flat.png")
     for sigma in (15, 50):
         run(
-            config_file=_cfg("evaluate.json"),
+            config_file=cfg("evaluate.json"),
             preset="tiny",
             ckpt_path=str(checkpoints["plain"] / "model_final.pt"),
             dataset_dir=str(tmp_path / "imgs"),
@@ -109,35 +103,35 @@ def test_evaluate_sigma_is_overridable(checkpoints, tmp_path):
             sigma=sigma,
             **NO_FIGURES,
         )
-        mean = next(csv.DictReader(open(tmp_path / str(sigma) / "metrics.csv")))
+        mean = read_rows(tmp_path / str(sigma) / "metrics.csv")[0]
         assert float(mean["psnr_input"]) == pytest.approx(20 * np.log10(255 / sigma), abs=0.15)
 
 
-def test_evaluate_accepts_a_plain_folder_of_rgb_and_gray_images(checkpoints, tmp_path):
+def test_evaluate_accepts_a_plain_folder_of_rgb_and_gray_images(checkpoints, tmp_path, cfg, read_rows):
     rng = np.random.default_rng(0)
     (tmp_path / "imgs").mkdir()
     Image.fromarray(rng.integers(0, 256, (37, 45, 3), dtype=np.uint8)).save(tmp_path / "imgs" / "rgb.png")
     Image.fromarray(rng.integers(0, 256, (30, 21), dtype=np.uint8)).save(tmp_path / "imgs" / "gray.jpg")
     run(
-        config_file=_cfg("evaluate.json"),
+        config_file=cfg("evaluate.json"),
         preset="tiny",
         ckpt_path=str(checkpoints["plain"] / "model_final.pt"),
         dataset_dir=str(tmp_path / "imgs"),
         output_dir=str(tmp_path / "out"),
         **NO_FIGURES,
     )
-    rows = list(csv.DictReader(open(tmp_path / "out" / "metrics.csv")))
+    rows = read_rows(tmp_path / "out" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "gray", "rgb"]
     assert np.asarray(Image.open(tmp_path / "out" / "restored" / "rgb_restored.png")).shape == (37, 45)
 
 
-def test_inference_restores_every_image_of_a_folder(checkpoints, tmp_path):
+def test_inference_restores_every_image_of_a_folder(checkpoints, tmp_path, cfg):
     rng = np.random.default_rng(1)
     (tmp_path / "noisy").mkdir()
     for name, shape in (("a", (33, 50)), ("b", (64, 64))):
         Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / "noisy" / f"{name}.png")
     run(
-        config_file=_cfg("inference.json"),
+        config_file=cfg("inference.json"),
         preset="tiny",
         ckpt_path=str(checkpoints["plain"] / "model_final.pt"),
         dataset_dir=str(tmp_path / "noisy"),
@@ -148,20 +142,20 @@ def test_inference_restores_every_image_of_a_folder(checkpoints, tmp_path):
     assert np.asarray(Image.open(tmp_path / "out" / "a_restored.png")).shape == (33, 50)
 
 
-def test_mri_configuration_trains_and_evaluates_with_rician_noise(tmp_path):
-    run(config_file=_cfg("train.json", "mri_common.json", "train_mri.json"), output_dir=str(tmp_path / "train"), **TINY)
+def test_mri_configuration_trains_and_evaluates_with_rician_noise(tmp_path, cfg, read_rows):
+    run(config_file=cfg("train.json", "mri_common.json", "train_mri.json"), output_dir=str(tmp_path / "train"), **TINY)
     ckpt = tmp_path / "train" / "model_final.pt"
     assert ckpt.exists()
     info = json.loads((tmp_path / "train" / "training_info.json").read_text())
     assert info["in_channels"] == 1
     run(
-        config_file=_cfg("evaluate.json", "mri_common.json", "evaluate_mri.json"),
+        config_file=cfg("evaluate.json", "mri_common.json", "evaluate_mri.json"),
         preset="tiny",
         ckpt_path=str(ckpt),
         output_dir=str(tmp_path / "eval"),
         **NO_FIGURES,
     )
-    rows = list(csv.DictReader(open(tmp_path / "eval" / "metrics.csv")))
+    rows = read_rows(tmp_path / "eval" / "metrics.csv")
     assert rows[0]["case_id"] == "mean" and len(rows) == 1 + 32  # 2 test slabs x 16 axial slices
     assert rows[1]["case_id"] == "icbm_test_a_z000"
     # Rician noise of sigma 0.05 on [0, 1] slices: the error std is about 0.05 in the brain and larger
@@ -170,30 +164,30 @@ def test_mri_configuration_trains_and_evaluates_with_rician_noise(tmp_path):
     assert 22 < psnr_in < 27
 
 
-def test_metadata_verifies_offline():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+def test_metadata_verifies_offline(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
 
 
-def test_net_in_out_verifies():
+def test_net_in_out_verifies(cfg):
     verify_net_in_out(
-        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny", n=5
+        net_id="network_def", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny", n=5
     )
 
 
-def test_metadata_matches_network_contract():
-    meta = json.loads((CONFIGS / "metadata.json").read_text())
+def test_metadata_matches_network_contract(cfg, bundle_root):
+    meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     fmt = meta["network_data_format"]
-    net = ConfigParser.load_config_file(_cfg("inference.json"))["network_def"]
+    net = ConfigParser.load_config_file(cfg("inference.json"))["network_def"]
     assert net["_target_"] == "monai_mcrecon.networks.nets.mdrn.MDRN.from_preset"
     assert fmt["inputs"]["image"]["num_channels"] == 1 and fmt["outputs"]["pred"]["num_channels"] == 1
 
 
-@pytest.mark.skipif(not (BUNDLE / "models" / "model.pt").exists(), reason="shipped weights not present")
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
 def test_shipped_weights_load_into_the_small_preset_and_denoise():
     from monai_mcrecon.networks.nets.mdrn import MDRN
 
     net = MDRN.from_preset("small")
-    net.load_state_dict(torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True))
+    net.load_state_dict(torch.load(SHIPPED, map_location="cpu", weights_only=True))
     g = torch.Generator().manual_seed(0)
     clean = torch.linspace(0, 1, 64).repeat(64, 1)[None, None]  # smooth ramp
     noisy = clean + 25 / 255 * torch.randn(clean.shape, generator=g)

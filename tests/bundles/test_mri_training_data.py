@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data import load_datalist, real_validation_file
 
 

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -17,23 +15,17 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data.natural import natural_sample_datalist
 from monai_mcrecon.transforms.degradation import AddHazed
 from monai_mcrecon.transforms.natural import LoadNaturalImaged
 
-BUNDLE = Path(bundle_dir("mstn_dehaze"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
+BUNDLE = "mstn_dehaze"
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "val_interval": 1,
+              "use_photos": "false"}  # the shipped sample, whether or not the photo collection is installed
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 TEST_CASES = ["camera", "chelsea", "coins", "motorcycle_left"]
-
-
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(open(path)))
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -41,17 +33,9 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), preset="tiny", max_epochs=1, iterations_per_epoch=2, val_interval=1,
-        output_dir=str(out))
-    return out / "model.pt"
-
-
-@pytest.fixture(scope="module")
-def evaluated(tiny_checkpoint, tmp_path_factory) -> Path:
+def evaluated(tiny_checkpoint, tmp_path_factory, cfg) -> Path:
     out = tmp_path_factory.mktemp("evaluate")
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(out))
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(out))
     return out
 
 
@@ -65,9 +49,9 @@ def test_training_writes_checkpoints_run_info_and_tensorboard(tiny_checkpoint):
     assert "Output.conv2d.weight" in state and "f1_2.sk.fcs.1.bias" in state  # release parameter names
 
 
-def test_evaluate_writes_metrics_figures_and_pngs(evaluated):
+def test_evaluate_writes_metrics_figures_and_pngs(evaluated, read_rows):
     tmp_path = evaluated
-    rows = _rows(tmp_path / "metrics.csv")
+    rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", *TEST_CASES]
     for col in ("psnr", "ssim", "psnr_input", "ssim_input"):
         values = [float(r[col]) for r in rows]
@@ -90,8 +74,8 @@ def test_evaluate_writes_metrics_figures_and_pngs(evaluated):
     assert 10 < float(rows[0]["psnr_input"]) < 20  # the synthetic haze of the sample is strong
 
 
-def test_inference_default_matches_evaluate_and_accepts_a_folder(tiny_checkpoint, evaluated, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "a"))
+def test_inference_default_matches_evaluate_and_accepts_a_folder(tiny_checkpoint, evaluated, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "a"))
     for case in TEST_CASES:  # same fixed-seed haze on the sample's test split
         a = np.asarray(Image.open(tmp_path / "a" / f"{case}_dehazed.png"))
         b = np.asarray(Image.open(evaluated / "dehazed" / f"{case}_dehazed.png"))
@@ -102,61 +86,61 @@ def test_inference_default_matches_evaluate_and_accepts_a_folder(tiny_checkpoint
     rng = np.random.default_rng(0)
     Image.fromarray((rng.random((37, 50, 3)) * 255).astype(np.uint8)).save(folder / "odd.png")
     Image.fromarray((rng.random((20, 23)) * 255).astype(np.uint8)).save(folder / "gray.jpg")
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(tmp_path / "b"))
     assert np.asarray(Image.open(tmp_path / "b" / "odd_dehazed.png")).shape == (37, 50, 3)
     assert np.asarray(Image.open(tmp_path / "b" / "gray_dehazed.png")).shape == (20, 23, 3)
 
 
-def test_evaluate_on_a_folder_of_clean_images(tiny_checkpoint, tmp_path):
+def test_evaluate_on_a_folder_of_clean_images(tiny_checkpoint, tmp_path, cfg, read_rows):
     folder = tmp_path / "clean"
     folder.mkdir()
     rng = np.random.default_rng(1)
     for name, shape in (("a", (40, 33, 3)), ("b", (31, 45))):
         Image.fromarray((rng.random(shape) * 255).astype(np.uint8)).save(folder / f"{name}.png")
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(tmp_path / "out"), save_images=False)
-    rows = _rows(tmp_path / "out" / "metrics.csv")
+    rows = read_rows(tmp_path / "out" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "a", "b"]
     assert not (tmp_path / "out" / "dehazed").exists()
 
 
-def test_empty_folder_is_named(tiny_checkpoint, tmp_path):
+def test_empty_folder_is_named(tiny_checkpoint, tmp_path, cfg):
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception) as info:
-        run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(tmp_path / "empty"), output_dir=str(tmp_path / "out"))
     text = " ".join(str(e) for e in (info.value, info.value.__cause__, info.value.__context__) if e)
     assert "No image found" in text
 
 
-def test_metadata_verifies_offline():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
+def test_metadata_verifies_offline(cfg):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
 
 
-def test_net_in_out_verifies():
+def test_net_in_out_verifies(cfg):
     verify_net_in_out(
-        net_id="network_def", meta_file=_cfg("metadata.json"), config_file=_cfg("inference.json"), preset="tiny", n=2
+        net_id="network_def", meta_file=cfg("metadata.json"), config_file=cfg("inference.json"), preset="tiny", n=2
     )
 
 
-def test_metadata_matches_network_contract():
-    meta = json.loads((CONFIGS / "metadata.json").read_text())
+def test_metadata_matches_network_contract(cfg, bundle_root):
+    meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     fmt = meta["network_data_format"]
     for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(_cfg(name))["network_def"]
+        net = ConfigParser.load_config_file(cfg(name))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.mstn.MSTN.from_preset"
     assert fmt["inputs"]["image"]["num_channels"] == 3 == fmt["outputs"]["pred"]["num_channels"]
 
 
-@pytest.mark.skipif(not (BUNDLE / "models" / "model.pt").exists(), reason="shipped weights not present")
-def test_shipped_small_weights_beat_the_hazy_input_by_3db(tmp_path):
+@pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not present")
+def test_shipped_small_weights_beat_the_hazy_input_by_3db(tmp_path, cfg, read_rows):
     from monai_mcrecon.networks.nets.mstn import MSTN
 
-    state = torch.load(BUNDLE / "models" / "model.pt", map_location="cpu", weights_only=True)
+    state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     MSTN.from_preset("small").load_state_dict(state)
-    run(config_file=_cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False)
-    mean = _rows(tmp_path / "metrics.csv")[0]
+    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False)
+    mean = read_rows(tmp_path / "metrics.csv")[0]
     assert float(mean["psnr"]) >= float(mean["psnr_input"]) + 3.0
     # measured: 18.80 dB / SSIM 0.678 vs hazy 15.30 dB / 0.815 (the SSIM is below the input's; docs/README.md)
     assert float(mean["psnr"]) == pytest.approx(18.80, abs=0.05)

@@ -7,8 +7,6 @@ the single-view baseline of the same size shipped as ``models/mono_baseline.pt``
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
-import csv
 import json
 from pathlib import Path
 
@@ -18,31 +16,20 @@ import torch
 from monai.bundle import ConfigParser, run, verify_metadata
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.ssrde_fnet import SSRDEFNet
 
-BUNDLE = Path(bundle_dir("ssrde_stereo_sr"))
-CONFIGS = BUNDLE / "configs"
-SCHEMA = METADATA_SCHEMA
-SHIPPED = BUNDLE / "models" / "model.pt"
-MONO = BUNDLE / "models" / "mono_baseline.pt"
-
-
-def _cfg(name: str) -> str:
-    return str(CONFIGS / name)
-
-
-def _rows(path: Path) -> list[dict]:
-    return list(csv.DictReader(open(path)))
+BUNDLE = "ssrde_stereo_sr"
+TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "batch_size": 2, "patch_size": [32, 64]}
+SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
+MONO = SHIPPED.with_name("mono_baseline.pt")
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("train")
-    run(config_file=_cfg("train.json"), logging_file=_cfg("logging.conf"), preset="tiny", max_epochs=1,
-        iterations_per_epoch=2, batch_size=2, patch_size=[32, 64], output_dir=str(out))
-    assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
-    return out / "model.pt"
+def tiny_train(cfg) -> dict:
+    """TINY_TRAIN, with the bundle's logging configuration as the command line passes it."""
+    return {**TINY_TRAIN, "logging_file": cfg("logging.conf")}
 
 
 def _scene(h, w, seed):
@@ -79,16 +66,16 @@ def test_training_writes_checkpoints_run_info_and_loss_terms(tiny_checkpoint):
                                     "photometric": 0.01}
 
 
-def test_init_ckpt_starts_training_from_saved_weights(tiny_checkpoint, tmp_path):
+def test_init_ckpt_starts_training_from_saved_weights(tiny_checkpoint, tmp_path, cfg):
     """Two-stage recipes (issue 6): ``--init_ckpt`` loads the weights before training; off by default."""
-    from monai_mcrecon.bundles import CheckpointLoader
+    from monai_mcrecon.handlers.checkpoint import CheckpointLoader
 
     parser = ConfigParser()
-    parser.read_config(_cfg("train.json"))
+    parser.read_config(cfg("train.json"))
     parser["preset"], parser["device"], parser["output_dir"] = "tiny", "$torch.device('cpu')", str(tmp_path / "a")
     assert not any(isinstance(h, CheckpointLoader) for h in parser.get_parsed_content("train#handlers"))
     parser = ConfigParser()
-    parser.read_config(_cfg("train.json"))
+    parser.read_config(cfg("train.json"))
     parser["preset"], parser["device"], parser["init_ckpt"] = "tiny", "$torch.device('cpu')", str(tiny_checkpoint)
     parser["output_dir"] = str(tmp_path / "b")
     loaders = [h for h in parser.get_parsed_content("train#handlers") if isinstance(h, CheckpointLoader)]
@@ -102,9 +89,9 @@ def test_init_ckpt_starts_training_from_saved_weights(tiny_checkpoint, tmp_path)
     assert all(torch.equal(v, saved[k]) for k, v in net.state_dict().items())
 
 
-def test_training_loss_is_the_release_total():
+def test_training_loss_is_the_release_total(cfg):
     parser = ConfigParser()
-    parser.read_config(_cfg("train.json"))
+    parser.read_config(cfg("train.json"))
     parser["preset"] = "tiny"
     loss, net = parser.get_parsed_content("loss"), parser.get_parsed_content("network_def").train()
     torch.manual_seed(0)
@@ -116,11 +103,11 @@ def test_training_loss_is_the_release_total():
     assert terms["loss"].item() == pytest.approx(total.item(), rel=1e-6)
 
 
-def test_evaluate_on_a_folder_writes_metrics_figures_and_sr_images(tiny_checkpoint, hr_folder, tmp_path):
+def test_evaluate_on_a_folder_writes_metrics_figures_and_sr_images(tiny_checkpoint, hr_folder, tmp_path, cfg, read_rows):
     for out in (tmp_path / "run1", tmp_path / "run2"):
-        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(hr_folder), output_dir=str(out))
-    rows = _rows(tmp_path / "run1" / "metrics.csv")
+    rows = read_rows(tmp_path / "run1" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "pair0", "pair1"]
     cols = ("psnr", "psnr_right", "psnr_both", "ssim", "psnr_input", "ssim_input", "psnr_both_input", "epe")
     assert tuple(rows[0])[1:] == cols
@@ -132,27 +119,27 @@ def test_evaluate_on_a_folder_writes_metrics_figures_and_sr_images(tiny_checkpoi
         lo, hi = sorted((float(r["psnr"]), float(r["psnr_right"])))
         assert lo - 1e-4 <= float(r["psnr_both"]) <= hi + 1e-4
         assert 15 < float(r["psnr_input"]) < 45 and 0 <= float(r["epe"]) <= 192
-    assert _rows(tmp_path / "run2" / "metrics.csv") == rows
+    assert read_rows(tmp_path / "run2" / "metrics.csv") == rows
     sr = Image.open(tmp_path / "run1" / "sr" / "pair1_sr_left.png")
     assert sr.size == (68, 36) and sr.mode == "RGB"  # HR cropped to a multiple of 4
     assert (tmp_path / "run1" / "figures" / "pair0.png").stat().st_size > 1000
 
 
-def test_evaluate_without_ground_truth_disparity_has_no_epe_column(tiny_checkpoint, hr_folder, tmp_path):
+def test_evaluate_without_ground_truth_disparity_has_no_epe_column(tiny_checkpoint, hr_folder, tmp_path, cfg, read_rows):
     import shutil
 
     folder = tmp_path / "nodisp"
     shutil.copytree(hr_folder, folder)
     (folder / "pair0" / "disp.npy").unlink()
-    run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(tmp_path / "out"), save_images=False)
-    rows = _rows(tmp_path / "out" / "metrics.csv")
+    rows = read_rows(tmp_path / "out" / "metrics.csv")
     assert "epe" not in rows[0] and len(rows) == 3
     assert not (tmp_path / "out" / "figures").exists()
 
 
-def test_inference_on_a_folder_of_lr_pairs_of_any_size(tiny_checkpoint, hr_folder, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+def test_inference_on_a_folder_of_lr_pairs_of_any_size(tiny_checkpoint, hr_folder, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
         dataset_dir=str(hr_folder), output_dir=str(tmp_path))
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["pair0_disp.npy", "pair0_sr_left.png", "pair0_sr_right.png",
@@ -162,8 +149,8 @@ def test_inference_on_a_folder_of_lr_pairs_of_any_size(tiny_checkpoint, hr_folde
     assert disp.shape == (72, 140) and disp.min() >= 0 and disp.max() <= 192
 
 
-def test_inference_without_dataset_dir_super_resolves_the_downsampled_test_pairs(tiny_checkpoint, tmp_path):
-    run(config_file=_cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+def test_inference_without_dataset_dir_super_resolves_the_downsampled_test_pairs(tiny_checkpoint, tmp_path, cfg):
+    run(config_file=cfg("inference.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         save_disparity=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "motorcycle_bottom_a_sr_left.png", "motorcycle_bottom_a_sr_right.png",
@@ -171,16 +158,16 @@ def test_inference_without_dataset_dir_super_resolves_the_downsampled_test_pairs
     assert Image.open(tmp_path / "motorcycle_bottom_a_sr_left.png").size == (368, 168)
 
 
-def test_metadata_verifies_offline_and_matches_the_configs():
-    verify_metadata(meta_file=_cfg("metadata.json"), filepath=str(SCHEMA))
-    fmt = json.loads((CONFIGS / "metadata.json").read_text())["network_data_format"]
+def test_metadata_verifies_offline_and_matches_the_configs(cfg, bundle_root):
+    verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
+    fmt = json.loads((bundle_root / "configs" / "metadata.json").read_text())["network_data_format"]
     assert set(fmt["inputs"]) == {"image"} and fmt["inputs"]["image"]["num_channels"] == 6  # network_export's input
     for name in ("train.json", "evaluate.json", "inference.json"):
-        cfg = ConfigParser.load_config_file(_cfg(name))
-        assert cfg["network_def"]["_target_"] == "monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet.from_preset"
-        assert cfg["preset"] == "small" and cfg["scale"] == 2
+        config = ConfigParser.load_config_file(cfg(name))
+        assert config["network_def"]["_target_"] == "monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet.from_preset"
+        assert config["preset"] == "small" and config["scale"] == 2
     parser = ConfigParser()
-    parser.read_config(_cfg("inference.json"))
+    parser.read_config(cfg("inference.json"))
     parser["preset"] = "tiny"
     net = parser.get_parsed_content("network_def").eval()
     with torch.no_grad():
@@ -189,9 +176,9 @@ def test_metadata_verifies_offline_and_matches_the_configs():
     assert stacked.shape[1] == fmt["outputs"]["pred"]["num_channels"] and stacked.shape[-2:] == (32, 64)
 
 
-def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path):
+def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path, cfg):
     with pytest.raises(Exception) as info:
-        run(config_file=_cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(tmp_path / "nope"), output_dir=str(tmp_path / "out"))
     text = "".join(str(e) for e in _chain(info.value))
     assert "does not exist" in text and "nope" in text
@@ -203,17 +190,17 @@ def _chain(exc):
         exc = exc.__cause__ or exc.__context__
 
 
-def _evaluate(ckpt, out, **kw):
-    run(config_file=_cfg("evaluate.json"), ckpt_path=str(ckpt), output_dir=str(out), save_images=False, device="cpu", **kw)
-    return _rows(out / "metrics.csv")[0]
-
-
 @pytest.fixture(scope="module")
-def shipped_means(tmp_path_factory):
+def shipped_means(tmp_path_factory, cfg, read_rows):
     if not (SHIPPED.exists() and MONO.exists()):
         pytest.skip("shipped weights not present")
+
+    def evaluate(ckpt, out, **kw):
+        run(config_file=cfg("evaluate.json"), ckpt_path=str(ckpt), output_dir=str(out), save_images=False, device="cpu", **kw)
+        return read_rows(out / "metrics.csv")[0]
+
     out = tmp_path_factory.mktemp("shipped")
-    return _evaluate(SHIPPED, out / "stereo"), _evaluate(MONO, out / "mono", cross_view=False)
+    return evaluate(SHIPPED, out / "stereo"), evaluate(MONO, out / "mono", cross_view=False)
 
 
 def test_shipped_small_x2_weights_keep_their_measured_gain_over_bicubic(shipped_means):

@@ -4,7 +4,6 @@ students, evaluation (metrics.csv, deterministic), inference, metadata and netwo
 
 from __future__ import annotations
 
-from monai_mcrecon.bundle import METADATA_SCHEMA
 import csv
 import json
 from pathlib import Path
@@ -15,11 +14,11 @@ import torch
 from monai.bundle import run, verify_metadata, verify_net_in_out
 from PIL import Image
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle import METADATA_SCHEMA
+from monai_mcrecon.bundle.locate import bundle_dir
 
 CLS = Path(bundle_dir("unikd_classification"))
 MCC = Path(bundle_dir("unikd_mccdic"))
-SCHEMA = METADATA_SCHEMA
 TINY_CLS = {"preset": "tiny", "teacher_preset": "teacher_tiny", "max_epochs": 1, "teacher_max_epochs": 1, "epoch_length": 2}
 TINY_MCC = {"max_epochs": 1, "epoch_length": 1, "val_interval": 1}
 NO_FIGURES = {"handlers#4#_disabled_": True, "save_nifti": False}
@@ -65,16 +64,16 @@ def test_classification_rejects_an_unknown_method(tmp_path):
     assert any("method must be 'unikd', 'kd' or 'alone'" in m for m in chain)
 
 
-def test_classification_evaluate_writes_per_image_accuracy_deterministically(cls_runs, tmp_path):
+def test_classification_evaluate_writes_per_image_accuracy_deterministically(cls_runs, tmp_path, read_rows):
     ckpt = str(cls_runs["unikd"] / "model_final.pt")
     for name in ("a", "b"):
         run(config_file=str(CLS / "configs" / "evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / name))
-    rows = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    rows = read_rows(tmp_path / "a" / "metrics.csv")
     assert rows[0]["case_id"] == "mean" and len(rows) == 1 + 540
     values = np.array([float(r["accuracy"]) for r in rows[1:]])
     assert set(np.unique(values)) <= {0.0, 1.0}
     assert float(rows[0]["accuracy"]) == pytest.approx(values.mean(), abs=1e-6)
-    assert list(csv.DictReader(open(tmp_path / "b" / "metrics.csv"))) == rows
+    assert read_rows(tmp_path / "b" / "metrics.csv") == rows
 
 
 def test_classification_inference_labels_a_folder_of_images(cls_runs, tmp_path):
@@ -93,14 +92,14 @@ def test_classification_inference_labels_a_folder_of_images(cls_runs, tmp_path):
 
 
 @pytest.mark.skipif(not (CLS / "models" / "model.pt").exists(), reason="shipped weights not present")
-def test_shipped_classification_weights_beat_chance_by_far(tmp_path):
+def test_shipped_classification_weights_beat_chance_by_far(tmp_path, read_rows):
     run(config_file=str(CLS / "configs" / "evaluate.json"), output_dir=str(tmp_path))
-    assert float(next(csv.DictReader(open(tmp_path / "metrics.csv")))["accuracy"]) > 0.95
+    assert float(read_rows(tmp_path / "metrics.csv")[0]["accuracy"]) > 0.95
     run(config_file=str(CLS / "configs" / "evaluate.json"), preset="teacher_small", ckpt_path=str(CLS / "models" / "teacher.pt"), output_dir=str(tmp_path / "t"))
-    assert float(next(csv.DictReader(open(tmp_path / "t" / "metrics.csv")))["accuracy"] ) > 0.97
+    assert float(read_rows(tmp_path / "t" / "metrics.csv")[0]["accuracy"]) > 0.97
 
 
-def test_mccdic_distils_from_the_shipped_teacher_and_trains_alone(tmp_path):
+def test_mccdic_distils_from_the_shipped_teacher_and_trains_alone(tmp_path, read_rows):
     run(config_file=str(MCC / "configs" / "train.json"), distill=True, output_dir=str(tmp_path / "d"), **TINY_MCC)
     run(config_file=str(MCC / "configs" / "train.json"), distill=False, output_dir=str(tmp_path / "a"), **TINY_MCC)
     d, a = _state(tmp_path / "d" / "model_final.pt"), _state(tmp_path / "a" / "model_final.pt")
@@ -111,7 +110,7 @@ def test_mccdic_distils_from_the_shipped_teacher_and_trains_alone(tmp_path):
     assert info["teacher"].endswith("mc_cdic_recon/models/model.pt") and info["loss"].startswith("UniKD restoration")
     assert json.loads((tmp_path / "a" / "training_info.json").read_text())["teacher"] is None
     run(config_file=str(MCC / "configs" / "evaluate.json"), ckpt_path=str(tmp_path / "d" / "model_final.pt"), output_dir=str(tmp_path / "e"), **NO_FIGURES)
-    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    rows = read_rows(tmp_path / "e" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     assert all(np.isfinite(float(r["psnr"])) for r in rows)
 
@@ -127,7 +126,7 @@ def test_mccdic_trains_a_teacher_first_without_a_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("bundle", [CLS, MCC])
 def test_metadata_and_network_in_out_verify(bundle):
-    verify_metadata(meta_file=str(bundle / "configs" / "metadata.json"), filepath=str(SCHEMA))
+    verify_metadata(meta_file=str(bundle / "configs" / "metadata.json"), filepath=str(METADATA_SCHEMA))
     verify_net_in_out(net_id="network_def", meta_file=str(bundle / "configs" / "metadata.json"), config_file=str(bundle / "configs" / "inference.json"), n=2)
 
 
@@ -135,7 +134,7 @@ def test_metadata_and_network_in_out_verify(bundle):
 def test_shipped_mccdic_student_loads_and_has_at_least_4x_fewer_parameters():
     from monai.bundle import ConfigParser
 
-    from monai_mcrecon.bundles import load_weights
+    from monai_mcrecon.bundle.weights import load_weights
     from monai_mcrecon.networks.nets.mc_cdic import MCCDic
 
     parser = ConfigParser()

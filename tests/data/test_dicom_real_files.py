@@ -17,8 +17,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from monai_mcrecon.data.dicom import make_test_series, read_dicom_series, write_dicom_series
-from monai_mcrecon.pipeline import load_volume
+from monai_mcrecon.data.dicom import read_dicom_series
+from monai_mcrecon.data.dicom_write import make_test_series, write_dicom_series
+from monai_mcrecon.data.volume import load_volume
 
 NICOM_DATA = Path(nibabel.__file__).parent / "nicom" / "tests" / "data"
 PYDICOM_DATA = Path(pydicom.__file__).parent / "data" / "test_files"

@@ -50,7 +50,7 @@ def test_ground_truth_disparity_aligns_the_views():
     """Warping the right view by the shipped disparity reproduces the left view (where known)."""
     import torch
 
-    from monai_mcrecon.networks.blocks.warp import disparity_warp
+    from monai_mcrecon.ops.warp import disparity_warp
 
     d = LoadStereoPaird()(stereo_sample_pairs("test")[0])
     disp = d["disp"][None]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_mcrecon.bundles import WeightEMA
+from monai_mcrecon.handlers.checkpoint import WeightEMA
 
 
 def _trainer(net: torch.nn.Linear, steps: list[float]) -> Engine:

@@ -146,7 +146,7 @@ def test_a_user_error_of_a_task_becomes_a_422_answer_with_its_message(recon_task
     from fastapi import HTTPException
 
     from monai_mcrecon.label.errors import http_error, user_errors_as_http
-    from monai_mcrecon.pipeline import load_volume
+    from monai_mcrecon.data.volume import load_volume
 
     rng = np.random.default_rng(0)
     image = tmp_path / f"{CASE}_t2.nii.gz"

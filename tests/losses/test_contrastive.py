@@ -1,4 +1,7 @@
-"""Contrastive regularisation and the CLGNet (reconstructed) loss (spec clgnet.md sections 4, 6)."""
+"""Contrastive regularisation and the CLGNet (reconstructed) loss.
+
+See docs/models/clgnet.md, 'Contrastive loss' and 'Tests'.
+"""
 
 from __future__ import annotations
 

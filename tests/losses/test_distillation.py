@@ -1,4 +1,4 @@
-"""HMDS heterogeneous distillation loss (spec ``shared/specs/mdrn.md`` section 9, tests 3-6)."""
+"""HMDS heterogeneous distillation loss (docs/models/mdrn.md, 'Tests')."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from monai_mcrecon.networks.nets.mdrn import MDRN
 
 
 class RandomCNNTeacher(nn.Module):
-    """Frozen random 3-conv CNN returning (output, [2 features]) (spec ``tiny`` teacher)."""
+    """Frozen random 3-conv CNN returning (output, [2 features]) (docs/models/mdrn.md, 'Presets')."""
 
     def __init__(self, channels: int = 1, width: int = 12, half_width: int = 48) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""FGDCN losses (spec ``shared/specs/fgdcn.md`` §5, §9 items 6-9): LapLoss, census, FFT, flow distillation."""
+"""FGDCN losses (docs/models/fgdcn.md, 'Losses', 'Tests'): LapLoss, census, FFT, flow distillation."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from monai_mcrecon.losses.fgdcn import (
     FGDCNLoss,
     FlowDistillationLoss,
     LapLoss,
-    TVL1FlowTeacher,
     adaptive_charbonnier,
     flow_epe,
     laplacian_kernel,
     robust_weight,
 )
-from monai_mcrecon.networks.blocks.warp import flow_warp, resize_flow
 from monai_mcrecon.networks.nets.fgdcn import FGDCNOutput
+from monai_mcrecon.ops.optical_flow import TVL1FlowTeacher
+from monai_mcrecon.ops.warp import flow_warp, resize_flow
 
 
 def _img(b=2, c=3, h=32, w=32, seed=0):

@@ -1,4 +1,4 @@
-"""UniKD losses (spec ``shared/specs/unikd.md`` s. 9) and the restoration adaptation."""
+"""UniKD losses (docs/models/unikd.md, 'Tests') and the restoration adaptation."""
 
 from __future__ import annotations
 

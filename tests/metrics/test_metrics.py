@@ -318,7 +318,7 @@ def test_handler_is_instantiable_from_a_bundle_config():
     parser = ConfigParser(
         {
             "metric": {
-                "_target_": "monai_mcrecon.metrics.FastMRIPSNR",
+                "_target_": "monai_mcrecon.metrics.handlers.FastMRIPSNR",
                 "output_transform": "$monai.handlers.from_engine(['pred', 'label'])",
                 "save_details": False,
             }

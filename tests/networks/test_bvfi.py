@@ -1,5 +1,5 @@
 """BVFI (reconstructed from the abstract): shapes, time conditioning, order handling, recurrence
-direction, the Taylor sum, the deformable-conv integration and trainability (spec ``bvfi.md`` §9)."""
+direction, the Taylor sum, the deformable-conv integration and trainability (docs/models/bvfi.md, 'Tests')."""
 
 from __future__ import annotations
 

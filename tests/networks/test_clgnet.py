@@ -1,4 +1,4 @@
-"""CLGNet (reconstructed) and its spatial-Fourier blocks (spec clgnet.md sections 3, 5, 6)."""
+"""CLGNet (reconstructed) and its spatial-Fourier blocks (docs/models/clgnet.md, 'Architecture', 'Presets', 'Tests')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deep Richardson-Lucy: the spec's tests (``shared/specs/deep_rl.md`` section 9) and the network contract."""
+"""Deep Richardson-Lucy: the tests of docs/models/deep_rl.md ('Tests') and the network contract."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import scipy.ndimage as ndi
 import torch
 from monai.losses import DeepSupervisionLoss
 
-from monai_mcrecon.networks.blocks.blur import blur, blur_adjoint
+from monai_mcrecon.ops.blur import blur, blur_adjoint
 from monai_mcrecon.networks.blocks.deep_rl_blocks import richardson_lucy_update
 from monai_mcrecon.networks.nets.deep_rl import DeepRL, DeepRLOutput
 

@@ -1,4 +1,5 @@
-"""The shared deformable convolution and warps (common_ops.md rules 2-3)."""
+"""The shared deformable convolution and warps (docs/models/common_ops.md, 'Modulated deformable convolution',
+'Flow and coordinate warps', 'Tests')."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from monai_mcrecon.networks.blocks.deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
-from monai_mcrecon.networks.blocks.warp import (
+from monai_mcrecon.ops.warp import (
     coord_warp_x,
     disparity_to_coord,
     disparity_warp,

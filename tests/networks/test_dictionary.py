@@ -1,4 +1,7 @@
-"""MultiScaleDictionary: exact adjoint, power iteration, parameter counts (spec mc_cdic.md sections 2, 6)."""
+"""MultiScaleDictionary: exact adjoint, power iteration, parameter counts.
+
+See docs/models/mc_cdic.md, 'Architecture' and 'Tests'.
+"""
 
 from __future__ import annotations
 

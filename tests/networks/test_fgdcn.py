@@ -1,4 +1,4 @@
-"""FGDCN (spec ``shared/specs/fgdcn.md`` §9): shapes, flow-guided DCN, flow accumulation, anchor frame, counts."""
+"""FGDCN (docs/models/fgdcn.md, 'Tests'): shapes, flow-guided DCN, flow accumulation, anchor frame, counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_mcrecon.losses.fgdcn import FGDCNLoss
-from monai_mcrecon.networks.blocks.warp import flow_warp
+from monai_mcrecon.ops.warp import flow_warp
 from monai_mcrecon.networks.nets.fgdcn import FGDCN, FGDCNOutput, GridNet, anchor_frame, convert_release_state_dict
 
 

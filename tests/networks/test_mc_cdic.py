@@ -1,4 +1,4 @@
-"""MCCDic and its RCAB proximal networks (spec mc_cdic.md sections 2, 5, 6)."""
+"""MCCDic and its RCAB proximal networks (docs/models/mc_cdic.md, 'Architecture', 'Presets', 'Tests')."""
 
 from __future__ import annotations
 

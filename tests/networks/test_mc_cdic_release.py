@@ -399,7 +399,7 @@ def test_files_that_are_not_plain_checkpoints(tmp_path):
 
 
 def test_command_writes_a_state_dict_the_bundles_load(tmp_path, capsys):
-    from monai_mcrecon.bundles import check_state_dict, load_weights
+    from monai_mcrecon.bundle.weights import check_state_dict, load_weights
 
     torch.manual_seed(5)
     release = ReleaseStandIn(**TINY)

@@ -1,4 +1,4 @@
-"""MDRN and its DnCNN teacher (spec ``shared/specs/mdrn.md`` section 9)."""
+"""MDRN and its DnCNN teacher (docs/models/mdrn.md, 'Tests')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MSTN, faithful to the authors' release (spec mstn.md section 9), and its loss (section 5)."""
+"""MSTN, faithful to the authors' release (docs/models/mstn.md, 'Tests'), and its loss ('Loss')."""
 
 from __future__ import annotations
 

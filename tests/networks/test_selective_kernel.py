@@ -1,4 +1,4 @@
-"""Selective-kernel fusion (spec mstn.md section 4 and test 3)."""
+"""Selective-kernel fusion (docs/models/mstn.md, 'Selective-kernel fusion' and 'Tests')."""
 
 from __future__ import annotations
 

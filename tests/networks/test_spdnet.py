@@ -1,4 +1,4 @@
-"""SPDNet (spec shared/specs/spdnet.md section 9): RCP, shapes, parameter counts, guidance, loss, training."""
+"""SPDNet (docs/models/spdnet.md, 'Tests'): RCP, shapes, parameter counts, guidance, loss, training."""
 
 from __future__ import annotations
 

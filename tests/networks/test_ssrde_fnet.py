@@ -1,4 +1,4 @@
-"""SSRDE-FNet: the spec's test list (``shared/specs/ssrde_fnet.md`` section 9) and its losses."""
+"""SSRDE-FNet: the test list of docs/models/ssrde_fnet.md ('Tests') and its losses."""
 
 from __future__ import annotations
 

@@ -130,7 +130,7 @@ def test_inference_json_defaults_to_the_plain_path_and_takes_the_options(bundle)
     from monai.bundle import ConfigParser
     from monai.inferers import SliceInferer
 
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundle.locate import bundle_dir
     from monai_mcrecon.inference import OptimizedInferer, TiledInferer
 
     def inferer(**overrides):
@@ -163,7 +163,7 @@ def test_bundle_compile_with_the_eager_backend_keeps_the_outputs(tmp_path, monke
 
     monkeypatch.setattr(torch, "compile", spy)
 
-    from monai_mcrecon.bundles import bundle_dir
+    from monai_mcrecon.bundle.locate import bundle_dir
     from monai_mcrecon.networks.nets import CLGNet
 
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import pytest
 from monai.bundle import ConfigParser
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 
 WRITERS = {"StatsHandler", "TensorBoardStatsHandler", "CheckpointSaver", "ProgressBar", "_OutputHandler"}
 

@@ -11,7 +11,7 @@ from monai.bundle import ConfigParser
 from monai.inferers import SliceInferer
 
 from monai_mcrecon import onnx_backend
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.inference import OptimizedInferer
 from monai_mcrecon.networks.nets import CLGNet
 

@@ -94,17 +94,8 @@ def test_lazy_names_resolve_like_eager_imports():
         assert getattr(nets, name).__name__ == name
     for name in blocks.__all__:
         getattr(blocks, name)
-    import monai_mcrecon.networks.blocks.blur  # noqa: F401  the submodule does not shadow the function
-
-    assert callable(blocks.blur) and blocks.blur.__module__ == "monai_mcrecon.networks.blocks.blur"
     with pytest.raises(AttributeError, match="no attribute 'NoSuchNet'"):
         nets.NoSuchNet  # noqa: B018
     namespace: dict = {}
     exec("from monai_mcrecon.networks.nets import *", namespace)
     assert namespace["MCCDic"] is MCCDic
-
-
-def test_cli_trust_variable_matches_the_bundles():
-    from monai_mcrecon import bundles, cli
-
-    assert cli.TRUST_ENV == bundles.TRUST_ENV

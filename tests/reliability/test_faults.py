@@ -25,7 +25,9 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser, ConfigWorkflow
 
-from monai_mcrecon.bundles import BUNDLES_DIR, RandomStates, latest_checkpoint, resume_path, skip_finished
+from monai_mcrecon.bundle.locate import BUNDLES_DIR
+from monai_mcrecon.bundle.run_info import skip_finished
+from monai_mcrecon.engines.resume import RandomStates, latest_checkpoint, resume_path
 from monai_mcrecon.cli import main
 from monai_mcrecon.data import SAMPLE_DIR
 from monai_mcrecon.safe_io import PARTIAL_MARK, atomic_path
@@ -156,17 +158,17 @@ def _listing(folder: Path) -> list[str]:
 
 
 def test_interrupted_nifti_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch):
-    from monai_mcrecon import pipeline
+    from monai_mcrecon.data import volume
 
     arr = np.random.default_rng(0).random((6, 5, 2)).astype(np.float32)
     out = tmp_path / "pred.nii.gz"
-    pipeline.save_nifti(arr, np.eye(4), out)
+    volume.save_nifti(arr, np.eye(4), out)
     before = out.read_bytes()
-    monkeypatch.setattr(pipeline.nib, "save", _half_then_fail())
+    monkeypatch.setattr(volume.nib, "save", _half_then_fail())
     with pytest.raises(OSError, match="No space left"):
-        pipeline.save_nifti(arr * 2, np.eye(4), out)
+        volume.save_nifti(arr * 2, np.eye(4), out)
     with pytest.raises(OSError):
-        pipeline.save_nifti(arr, np.eye(4), tmp_path / "new.nii.gz")
+        volume.save_nifti(arr, np.eye(4), tmp_path / "new.nii.gz")
     assert _listing(tmp_path) == ["pred.nii.gz"]  # no new.nii.gz, no temporary file
     assert out.read_bytes() == before  # the complete older file is intact
     monkeypatch.undo()
@@ -177,7 +179,7 @@ def test_interrupted_dicom_series_leaves_only_complete_files(tmp_path, monkeypat
     import pydicom
     from pydicom.dataset import FileDataset
 
-    from monai_mcrecon.data.dicom import write_dicom_series
+    from monai_mcrecon.data.dicom_write import write_dicom_series
 
     real = FileDataset.save_as
     calls = {"n": 0}
@@ -314,7 +316,7 @@ def test_cli_over_many_volumes_continues_past_a_bad_case(small_cases, tmp_path, 
 
 
 def test_rerun_of_one_case_skips_and_completes_interrupted_runs(small_cases, tmp_path, capsys):
-    from monai_mcrecon.pipeline import RUN_INFO, _finished_case
+    from monai_mcrecon.bundle.run_info import RUN_INFO, finished_case as _finished_case
 
     out = tmp_path / "one"
     out.mkdir()
@@ -344,7 +346,7 @@ def test_train_configs_checkpoint_everything_a_resume_needs(bundle):
     if bundle == "mdrn_denoise":
         expected["loss"] = "@loss"  # the HMDS feature adapters train with the student
     assert config["checkpoint_objects"] == expected
-    assert config["random_states"]["_target_"] == "monai_mcrecon.bundles.RandomStates"
+    assert config["random_states"]["_target_"] == "monai_mcrecon.engines.resume.RandomStates"
     assert any("attach_checkpointing(@train#trainer" in str(x) and "resume_path(" in str(x) for x in config["initialize"])
     handlers = config["train"]["handlers"]
     savers = [h for h in handlers if h.get("_target_") == "CheckpointSaver"]
@@ -357,7 +359,7 @@ def _toy_trainer(epoch_length: int, shuffle: bool = True, n: int = 7, batch_size
     from monai.data import DataLoader
     from monai.engines import SupervisedTrainer
 
-    from monai_mcrecon.bundles import make_data_order_resumable
+    from monai_mcrecon.engines.resume import make_data_order_resumable
 
     net = torch.nn.Linear(1, 1)
     data = [{"image": torch.tensor([float(i)]), "label": torch.tensor([0.0])} for i in range(n)]
@@ -396,7 +398,8 @@ def test_data_order_resumes_inside_a_data_pass(shuffle):
 
 
 def test_data_order_state_names_a_different_data_set():
-    from monai_mcrecon.bundles import ResumableSampler, WeightsError
+    from monai_mcrecon.bundle.weights import WeightsError
+    from monai_mcrecon.engines.resume import ResumableSampler
 
     with pytest.raises(WeightsError, match="covers 7 training items but this configuration has 9"):
         ResumableSampler(9).load_state_dict(ResumableSampler(7).state_dict())
@@ -458,9 +461,9 @@ def test_killed_natural_image_training_resumes_to_the_same_weights(bundle, tmp_p
 def test_resume_inside_a_data_pass_differs_without_the_data_order(tmp_path, monkeypatch):
     """The control: with the data loader as the config builds it (its position in the pass not
     restored), the resumed spdnet_derain run sees other batches and ends on other weights."""
-    import monai_mcrecon.bundles as bundles
+    import monai_mcrecon.handlers.checkpoint as checkpoint
 
-    monkeypatch.setattr(bundles, "make_data_order_resumable", lambda *a, **k: None)
+    monkeypatch.setattr(checkpoint, "make_data_order_resumable", lambda *a, **k: None)
     full, full_seen, resumed, resumed_seen = _kill_and_resume("spdnet_derain", tmp_path)
     assert [l for _, l in resumed_seen] != [l for i, l in full_seen if i > 2]
     a, b = _state(full), _state(resumed)

@@ -14,15 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from monai_mcrecon.bundles import (
-    BUNDLES_DIR,
-    TRUST_ENV,
-    WeightsError,
-    check_trusted_bundle,
-    load_weights,
-    read_large_files,
-    verify_weights_file,
-)
+from monai_mcrecon.bundle.locate import BUNDLES_DIR, TRUST_ENV, check_trusted_bundle
+from monai_mcrecon.bundle.weights import WeightsError, load_weights, read_large_files, verify_weights_file
 from monai_mcrecon.cli import main
 
 PACKAGE = Path(__file__).resolve().parents[2] / "monai_mcrecon"

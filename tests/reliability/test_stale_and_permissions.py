@@ -23,8 +23,13 @@ import pytest
 
 from monai_mcrecon.cli import main
 from monai_mcrecon.data import SAMPLE_DIR
-from monai_mcrecon.data.dicom import write_dicom_series
-from monai_mcrecon.pipeline import RUN_INFO, evaluate, run_many, run_model, save_nifti, simulate
+from monai_mcrecon.data.dicom_write import write_dicom_series
+from monai_mcrecon.bundle.run_info import RUN_INFO
+from monai_mcrecon.commands.batch import run_many
+from monai_mcrecon.commands.evaluate import evaluate
+from monai_mcrecon.commands.restore import run_model
+from monai_mcrecon.commands.simulate import simulate
+from monai_mcrecon.data.volume import save_nifti
 from monai_mcrecon.run_record import fingerprint_differences, remove_new_on_failure
 from monai_mcrecon.safe_io import atomic_write_text
 
@@ -192,7 +197,7 @@ def test_failed_run_keeps_what_was_there_before(inputs, tmp_path):
 
 
 def test_failure_after_writing_removes_the_written_files(inputs, tmp_path, monkeypatch):
-    import monai_mcrecon.data.dicom as dicom_module
+    import monai_mcrecon.data.dicom_write as dicom_module
 
     def broken_writer(*args, **kwargs):
         raise OSError("disk full (simulated)")

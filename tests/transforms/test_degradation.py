@@ -10,7 +10,7 @@ import torch
 
 from monai.transforms import Compose
 
-from monai_mcrecon.networks.blocks.blur import blur
+from monai_mcrecon.ops.blur import blur
 from monai_mcrecon.transforms.degradation import (
     AddGaussianNoise,
     AddGaussianNoised,

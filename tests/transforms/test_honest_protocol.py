@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from monai_mcrecon.bundles import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data import sample_datalist
 from monai_mcrecon.kspace.fft import fft2c
 from monai_mcrecon.metrics import psnr

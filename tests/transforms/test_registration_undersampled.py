@@ -20,7 +20,8 @@ import torch
 from monai.data import MetaTensor
 
 from monai_mcrecon.kspace import create_mask_func, undersample_image
-from monai_mcrecon.pipeline import Volume, resample_reference
+from monai_mcrecon.commands.pairing import resample_reference
+from monai_mcrecon.data.volume import Volume
 from monai_mcrecon.transforms.registration import sitk_image_ras
 from monai_mcrecon.transforms import (
     RegisterReference,

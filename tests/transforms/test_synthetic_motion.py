@@ -7,7 +7,7 @@ import torch
 
 from monai_mcrecon.data.video import synthetic_motion_count, synthetic_motion_datalist
 from monai_mcrecon.losses.fgdcn import FlowStepLoss, LapLoss
-from monai_mcrecon.networks.blocks.warp import flow_warp
+from monai_mcrecon.ops.warp import flow_warp
 from monai_mcrecon.networks.nets.fgdcn import FGDCN
 from monai_mcrecon.transforms.video import RandSyntheticMotiond
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from monai_mcrecon.losses.fgdcn import FGDCNLoss
-from monai_mcrecon.networks.blocks.warp import flow_warp
+from monai_mcrecon.ops.warp import flow_warp
 from monai_mcrecon.transforms.video import RandFlipFramesd, RandSwapFramesd, TeacherFlowd, swap_flow_pairs
 
 

@@ -1,10 +1,8 @@
-"""Shared building blocks: convolutional dictionaries, channel attention, residual wrappers, spatial-Fourier layers, blur operator, Haar wavelets, selective-kernel fusion, modulated deformable convolution, flow/disparity warps, and the natural-image models' blocks.
+"""Shared building blocks: convolutional dictionaries, channel attention, residual wrappers, spatial-Fourier layers, Haar wavelets, selective-kernel fusion, modulated deformable convolution, and the natural-image models' blocks (the blur operator and the warps are image operators: :mod:`monai_mcrecon.ops`).
 
 The names load on first use (PEP 562, :mod:`monai_mcrecon._lazy`), so a network imports only the
 blocks it needs: ``MultiScaleDictionary`` needs ``torch`` only, ``ResidualGroup`` also ``monai``
 (its channel attention is MONAI's ``ChannelSELayer``), ``ModulatedDeformConv`` ``torchvision``.
-``blur`` / ``blur_adjoint`` / ``PADDING_MODES`` are imported eagerly: ``blur`` is also the name of
-their submodule, which would otherwise shadow the function once imported.
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from monai_mcrecon._lazy import attach
-
-from .blur import PADDING_MODES, blur, blur_adjoint
 
 _EXPORTS = {
     "MultiScaleDictionary": "dictionary",
@@ -45,11 +41,6 @@ _EXPORTS = {
     "SqueezeExcitation": "spdnet_blocks",
     "TransposedUpsample": "spdnet_blocks",
     "residue_channel": "spdnet_blocks",
-    "coord_warp_x": "warp",
-    "disparity_to_coord": "warp",
-    "disparity_warp": "warp",
-    "flow_warp": "warp",
-    "resize_flow": "warp",
     "HaarDWT": "wavelet",
     "HaarIDWT": "wavelet",
     "haar_dwt": "wavelet",
@@ -58,7 +49,7 @@ _EXPORTS = {
     "unpack_bands": "wavelet",
 }
 
-__all__ = ["PADDING_MODES", "blur", "blur_adjoint", *_EXPORTS]
+__all__ = [*_EXPORTS]
 
 __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
@@ -83,5 +74,4 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         TransposedUpsample,
         residue_channel,
     )
-    from .warp import coord_warp_x, disparity_to_coord, disparity_warp, flow_warp, resize_flow
     from .wavelet import HaarDWT, HaarIDWT, haar_dwt, haar_idwt, pack_bands, unpack_bands

@@ -1,7 +1,8 @@
 """Modulated deformable convolution (DCNv2): the project's single wrapper of ``torchvision.ops.deform_conv2d``.
 
 Used by FGDCN (flow-guided deformable compensation) and BVFI (temporal deformable interpolation and
-recurrent fusion); see ``shared/specs/common_ops.md`` §1-2.
+recurrent fusion); see docs/models/common_ops.md, 'Modulated deformable convolution' and
+'Rules every model follows'.
 
 Offset layout (torchvision, = the DCNv2 extension used by EDVR-style code): ``offset`` is
 ``[B, 2 * G * kh * kw, Ho, Wo]``, group-major, then kernel tap ``k = i * kw + j`` (row-major), then the
@@ -140,7 +141,7 @@ class ModulatedDeformConv(nn.Module):
             if flow.shape[-2:] != offset.shape[-2:]:
                 raise ValueError(
                     f"flow has spatial size {tuple(flow.shape[-2:])} but the offsets have {tuple(offset.shape[-2:])}; "
-                    "resize it with monai_mcrecon.networks.blocks.warp.resize_flow."
+                    "resize it with monai_mcrecon.ops.warp.resize_flow."
                 )
             offset = offset + flow_to_offset(flow, self.deformable_groups, self.kernel_size**2)
         return offset, torch.sigmoid(m)

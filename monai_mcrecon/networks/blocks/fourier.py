@@ -3,8 +3,8 @@
 Paper: Q. Yi, J. Liu, L. Hu, F. Fang, G. Zhang, "Contrastive Learning for Local and Global Learning
 MRI Reconstruction", arXiv:2111.15200 (2021). No code is public; the abstract only states that an
 SFL learns local (spatial) and global (Fourier) information at once and that SFRBs built on it are
-the main component. The layer below is the project's reconstruction (spec ``shared/specs/clgnet.md``
-section 3), not a faithful reproduction.
+the main component. The layer below is the project's reconstruction (docs/models/clgnet.md,
+'Architecture'), not a faithful reproduction.
 
 The Fourier branch is a feature-domain operation (real FFT of feature maps, pointwise mixing of
 frequencies), not the acquisition model, so it calls ``torch.fft`` directly; the k-space

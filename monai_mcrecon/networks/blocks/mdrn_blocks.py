@@ -1,4 +1,4 @@
-"""Blocks of MDRN (inferred; the paper text was not available, see ``shared/specs/mdrn.md`` section 4).
+"""Blocks of MDRN (inferred; the paper text was not available, see docs/models/mdrn.md, 'Architecture').
 
 The *Multiple Degradation and Reconstruction* (MDR) block below is the project's reconstruction of
 the block named in the abstract of Li et al., "Multiple Degradation and Reconstruction Network for
@@ -61,7 +61,7 @@ class _Reconstruct(nn.Module):
 class MDRBlock(nn.Module):
     """Multiple Degradation and Reconstruction block (inferred; the paper text was not available).
 
-    ``levels=1`` (default, spec ``mdrn.md`` section 4)::
+    ``levels=1`` (default, docs/models/mdrn.md, 'Architecture')::
 
         d   = ReLU(Conv3(c -> c, stride 2)(x))
         r   = Conv3(ReLU(Conv3(d)))

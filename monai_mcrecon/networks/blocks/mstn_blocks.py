@@ -1,6 +1,6 @@
 """Building blocks of MSTN (Yi et al., IEEE TMM 2022), faithful to the authors' release.
 
-Spec: ``shared/specs/mstn.md`` section 4. Module and parameter names follow the release
+See docs/models/mstn.md, 'Architecture'. Module and parameter names follow the release
 (``models/net.py`` at commit 76ed889: ``conv2d``, ``conv1``/``conv2``, ``downsample``/``middle``/
 ``upsample``/``sk``) so that its state dicts load into :class:`monai_mcrecon.networks.nets.mstn.MSTN`.
 All convolutions have biases and use reflection padding.

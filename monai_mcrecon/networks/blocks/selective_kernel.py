@@ -13,7 +13,7 @@ SK(a, b) = w_0 * a + w_1 * b
 
 As in the MSTN release (``SKConv`` with ``M=2, r=2, L=64`` on ``C = 2 * width`` channels), there is
 no non-linearity (and no batch norm) after the squeeze layer ``z``; the original SKNet has
-BN + ReLU there (spec ``shared/specs/mstn.md`` section 10). Parameter names (``fc``, ``fcs.0``,
+BN + ReLU there (docs/models/mstn.md, 'Selective-kernel fusion'). Parameter names (``fc``, ``fcs.0``,
 ``fcs.1``) follow the release, so its state dicts load.
 """
 

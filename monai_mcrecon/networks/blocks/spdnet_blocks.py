@@ -1,6 +1,6 @@
 """Building blocks of SPDNet (Yi et al., ICCV 2021), faithful to the authors' release.
 
-Spec: ``shared/specs/spdnet.md`` section 4. Module and attribute names follow the release
+See docs/models/spdnet.md, 'Architecture'. Module and attribute names follow the release
 (``src/model/spdnet.py`` of https://github.com/Joyies/SPDNet, commit c03b8d3) so that, with
 ``release_compatible=True``, a release state dict has the same keys.
 

@@ -16,7 +16,7 @@ its transpose (a transposed strided convolution with the same filters) and the t
 energy. The filters are registered buffers: the modules have no parameters.
 
 ``pack_bands`` / ``unpack_bands`` convert between ``(low, high)`` and one channel-stacked tensor in
-the two layouts that SPDNet needs (see ``spdnet.md`` section 4):
+the two layouts that SPDNet needs (see docs/models/spdnet.md, 'Architecture'):
 
 - ``pack_bands`` (release and consistent): band-major ``[H1 | H2 | H3 | LL]``, ``C`` channels each;
 - ``unpack_bands(order="release")``: reads ``4C`` channels as ``C`` groups of 4, channel ``4j`` the low

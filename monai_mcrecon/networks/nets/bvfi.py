@@ -4,24 +4,25 @@ Paper: P. Lei, Z. Yan, T. Wang, F. Fang, G. Zhang, "Three-Stage Cascade Framewor
 Interpolation", arXiv:2310.05383 (2023); conference version "Three-Stage Temporal Deformable Network for
 Blurry Video Frame Interpolation", ICME 2024, doi:10.1109/ICME57554.2024.10687742. Authors' code: none known.
 
-Fidelity: **reconstructed from the abstract** (spec ``shared/specs/bvfi.md``). The abstract states the three
+Fidelity: **reconstructed from the abstract** (see ``docs/models/bvfi.md``). The abstract states the three
 stages and arbitrary-time synthesis:
 
 1. temporal deformable frame interpolation (:class:`TemporalDeformableInterp`);
 2. temporal feature fusion with bi-directional recurrent deformable alignment (:class:`BiRecurrentAlign`);
 3. deblurring with a transformer-empowered Taylor approximation network (:class:`TaylorDeblur`).
 
-Everything below that stage list is **inferred; the paper text was not available** (spec sections 3-5): the
+Everything below that stage list is **inferred; the paper text was not available** (docs/models/bvfi.md,
+'Inputs, outputs and time convention', 'Architecture', 'Losses'): the
 input window (N = 4 blurry frames B_-1, B_0, B_1, B_2), the time convention (t in [0, 1] between the
 centres of B_0 and B_1), the time conditioning (a constant map ``tau = t``), all module internals, the Taylor
 recursion's inputs, the losses (:class:`monai_mcrecon.losses.bvfi.BVFILoss`). The design reuses ideas of the
 same authors' FGDCN (DCNv2 with offsets from concatenated features), of BasicVSR++-style recurrent
 alignment and of DeepTaylor (Zhou et al., NeurIPS 2021).
 
-Project choices beyond the spec (marked [project] there or decided here):
+Project choices (docs/models/bvfi.md, 'Project choices'):
 
-- stage 1 has one offset network and one deformable conv **per input frame** (the spec's ``OffsetNet`` does
-  not say whether they are shared; with shared weights the network could not tell B_-1 from B_2);
+- stage 1 has one offset network and one deformable conv **per input frame** (the abstract does not say
+  whether they are shared; with shared weights the network could not tell B_-1 from B_2);
 - the recurrent states start from the features of B_0 (forward) and B_1 (backward);
 - the mapping branch F of stage 3 is Restormer-style (channel "transposed" attention + gated feed-forward);
   the derivative network G's last conv is zero-initialised, so ``x_hat == x0`` at initialisation.
@@ -124,7 +125,9 @@ class InterpOutput(NamedTuple):
 
 
 class TemporalDeformableInterp(nn.Module):
-    """Stage 1, temporal deformable interpolation (inferred; the paper text was not available; spec §4).
+    """Stage 1, temporal deformable interpolation (inferred; the paper text was not available).
+
+    See docs/models/bvfi.md, 'Architecture'.
 
     ::
 
@@ -138,7 +141,7 @@ class TemporalDeformableInterp(nn.Module):
     ``f_0``/``f_1`` are the features of B_0/B_1 (input indices ``key_index`` and ``key_index + 1``).
     ``feature_stride`` s > 1 [project, for CPU training]: E starts with ``PixelUnshuffle(s)`` (lossless
     space-to-depth, conv3(3 s^2 -> C)), so stages 1-2 run at 1/s resolution, and the residual of ``J_t`` is
-    ``PixelShuffle(s)(Conv3(C -> 3 s^2)(F_t))``; s = 1 is the spec's full-resolution design.
+    ``PixelShuffle(s)(Conv3(C -> 3 s^2)(F_t))``; s = 1 is the full-resolution design.
     """
 
     def __init__(
@@ -328,7 +331,8 @@ class TaylorDeblur(nn.Module):
 
     G = conv3-LReLU-conv3-LReLU-conv3(-> 3) with the last conv zero-initialised (``x_hat == x0`` at
     initialisation); ``phi`` = Conv1x1(C -> C_G). The 1/k! weighting with a shared G is DeepTaylor's idea;
-    its inputs here are an assumption (spec §4). ``derivative`` (G) can be replaced by any callable.
+    its inputs here are an assumption (docs/models/bvfi.md, 'Architecture'). ``derivative`` (G) can be replaced by
+    any callable.
     """
 
     def __init__(
@@ -391,14 +395,15 @@ class BVFI(PresetMixin, nn.Module):
         taylor_order: K.
         offset_bound: when set, DCN offsets are ``offset_bound * tanh(.)`` (FGDCN uses 10); default unbounded.
         feature_stride: resolution divisor s of stages 1-2 [project]: 1 (default) runs everything at full
-            resolution as the spec proposes; s > 1 encodes every frame with ``PixelUnshuffle(s)`` and brings the
+            resolution as designed; s > 1 encodes every frame with ``PixelUnshuffle(s)`` and brings the
             stage-2 features back to full resolution with ``PixelShuffle(s)(Conv3(C -> C s^2))`` before stage 3
             (the ``small`` preset uses s = 4: torchvision's deformable convolution is ~40x slower than a plain
             convolution on CPU, so full-resolution DCNs do not fit a CPU training budget). Inputs whose H, W are
             not multiples of s are replicate-padded and the outputs cropped back.
         return_all_outputs: return the output dict in eval mode too.
 
-    Defaults are the spec's proposal (no paper values exist); presets ``small`` and ``tiny`` (spec §8).
+    Defaults are the project's proposal (no paper values exist); presets ``small`` and ``tiny``
+    (docs/models/bvfi.md, 'Presets').
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {

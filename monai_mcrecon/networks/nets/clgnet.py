@@ -7,14 +7,14 @@ Fidelity: **reconstructed from the abstract**, not a reproduction. The abstract 
 single-contrast network whose main component is a Spatial and Fourier Residual Block (SFRB) built
 on a Spatial and Fourier Layer (SFL), trained with a contrastive term that pulls the output towards
 the fully sampled image and pushes it away from the undersampled input. Everything else is the
-project's design (spec ``shared/specs/clgnet.md`` section 3), every choice configurable:
+project's design (docs/models/clgnet.md, 'Architecture'), every choice configurable:
 
 - the SFL's two branches (Conv3x3; ``rfft2 -> Conv1x1 -> ReLU -> Conv1x1 -> irfft2``) and their
   fusion (sum, or Conv1x1 on the concatenation), see :mod:`monai_mcrecon.networks.blocks.fourier`;
 - the SFRB ``f + SFL(ReLU(SFL(f)))``;
 - the network ``Conv3x3(in -> C) -> N SFRBs -> Conv3x3(C -> in)`` with a global residual on the
   zero-filled input (C = 64, N = 8 by default: 1,120,449 parameters for a magnitude input);
-- hard data consistency at the output (spec section 3);
+- hard data consistency at the output (docs/models/clgnet.md, 'Architecture');
 - the contrastive loss: :class:`monai_mcrecon.losses.CLGNetLoss`.
 
 Project extension (not part of CLGNet): ``reference_channels`` concatenates fully sampled
@@ -54,8 +54,8 @@ class CLGNet(PresetMixin, nn.Module):
         in_channels: channels of the degraded target and of the output: 1 for a magnitude image,
             2 for a complex image as (real, imaginary) channels (an even number ``2k``: ``k``
             complex images).
-        features: feature channels ``C`` (spec: 64).
-        num_blocks: number of SFRBs ``N`` (spec: 8).
+        features: feature channels ``C`` (design: 64).
+        num_blocks: number of SFRBs ``N`` (design: 8).
         fourier: ``False`` removes the Fourier branch of every SFL (ablation).
         fusion: fusion of the SFL branches, ``"sum"`` or ``"conv1x1"``.
         data_consistency: apply hard data consistency when ``forward`` gets a ``mask``.

@@ -7,8 +7,8 @@ arXiv:2308.05543. Authors' code: none known.
 Fidelity: **reconstructed from the abstract.** The abstract states that saturation is modelled by a
 learned latent map, and that the MAP problem is solved by alternating a Map Estimation Network (MEN)
 and a Richardson-Lucy latent-image update into which a Prior Estimation Network (PEN) is integrated.
-Everything below is **inferred; the paper text was not available** (spec
-``shared/specs/deep_rl.md`` sections 3-5 and 8, tags [inferred]/[project]):
+Everything below is **inferred; the paper text was not available** (docs/models/deep_rl.md,
+'Forward model, inputs and outputs', 'Architecture', 'Losses', 'Presets'):
 
 - the forward model ``B = M * (K (x) I) + n`` with ``M`` in (0, 1];
 - the update (:func:`monai_mcrecon.networks.blocks.deep_rl_blocks.richardson_lucy_update`)
@@ -17,21 +17,21 @@ Everything below is **inferred; the paper text was not available** (spec
 - ``I^0 = max(B, delta)``, T = 3 stages with separate weights, ``lambda_t = softplus(rho_t)``
   initialised at 0.01, the losses (L1 on the final image plus 0.5 x L1 on every earlier stage).
 
-Deliberate project choices (not in the spec): MEN's last convolution starts with small weights and a
-bias of ``map_bias_init`` (``M`` starts near 1) and PEN's last convolution starts with small weights
-(``P`` starts near 0), so the untrained network is close to T iterations of classic RL; the kernel is
-re-normalised to sum 1 inside ``forward``; ``max_value`` optionally bounds the estimate after every
-stage (off by default); ``iterations_per_stage`` (default 1, the spec) repeats the RL update inside a stage
-with the stage's map and prior. The ``small`` preset deviates from the spec's small (T = 3, w = 16, one
-update per stage, lambda 0.01): it uses 5 updates per stage and ``lambda_init = 1`` (see ``PRESETS``;
-measured in ``bundles/deep_rl_deblur/docs/README.md``).
+Deliberate project choices (docs/models/deep_rl.md, 'Project choices'): MEN's last convolution starts with
+small weights and a bias of ``map_bias_init`` (``M`` starts near 1) and PEN's last convolution starts with
+small weights (``P`` starts near 0), so the untrained network is close to T iterations of classic RL; the
+kernel is re-normalised to sum 1 inside ``forward``; ``max_value`` optionally bounds the estimate after every
+stage (off by default); ``iterations_per_stage`` (default 1, the design) repeats the RL update inside a stage
+with the stage's map and prior. The ``small`` preset deviates from the originally planned small (T = 3,
+w = 16, one update per stage, lambda 0.01; docs/models/deep_rl.md, 'Presets'): it uses 5 updates per stage
+and ``lambda_init = 1`` (see ``PRESETS``; measured in ``bundles/deep_rl_deblur/docs/README.md``).
 
-Spec (operators): the spec names ``kornia.filters.filter2d`` (cross-correlation); kornia is not installed
+Operators: a cross-correlation such as ``kornia.filters.filter2d`` would serve as well; kornia is not installed
 here and the project's single blur operator is a true convolution. Inside the project the orientation
 is irrelevant because the same operator synthesises the data.
 
-The blur operator ``A`` is :func:`monai_mcrecon.networks.blocks.blur.blur` (true convolution) with the
-border ``padding`` (default "replicate"); ``A^T`` is :func:`~monai_mcrecon.networks.blocks.blur.blur_adjoint`.
+The blur operator ``A`` is :func:`monai_mcrecon.ops.blur.blur` (true convolution) with the
+border ``padding`` (default "replicate"); ``A^T`` is :func:`~monai_mcrecon.ops.blur.blur_adjoint`.
 The same operator synthesises the training data (:class:`monai_mcrecon.transforms.degradation.SaturatedMotionBlur`).
 """
 
@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from monai_mcrecon.networks.blocks.blur import PADDING_MODES, as_kernel_batch, blur
+from monai_mcrecon.ops.blur import PADDING_MODES, as_kernel_batch, blur
 from monai_mcrecon.networks.blocks.deep_rl_blocks import ConvEstimator, UNetEstimator, richardson_lucy_update
 from monai_mcrecon.networks.presets import PresetMixin
 
@@ -71,7 +71,7 @@ class DeepRLOutput:
 class DeepRL(PresetMixin, nn.Module):
     """Deep Richardson-Lucy: T unrolled RL stages with a learned saturation map (MEN) and prior (PEN).
 
-    One stage t (spec section 4; **inferred; the paper text was not available**)::
+    One stage t (docs/models/deep_rl.md, 'Architecture'; **inferred; the paper text was not available**)::
 
         AI   = A(I^t)
         M^t  = sigmoid(MEN_t(cat(B, AI, I^t)))          # 3C -> C channels
@@ -81,17 +81,17 @@ class DeepRL(PresetMixin, nn.Module):
     Args:
         in_channels: image channels C (3 for RGB, 1 for gray); the kernel is shared by all channels.
         out_channels: must equal ``in_channels`` (the RL update is per channel); ``None`` = ``in_channels``.
-        num_stages: number of unrolled stages T (spec default 3).
+        num_stages: number of unrolled stages T (default 3).
         iterations_per_stage: RL updates per stage with the stage's ``M^t`` and ``P^t`` (``A I`` is
-            recomputed before every update); 1 = the spec's one update per stage. Project extension: more
+            recomputed before every update); 1 = the design's one update per stage. Project extension: more
             updates let a few stages cover the 10-30 iterations classic RL needs, at the cost of two blurs each.
-        features: width ``w`` of MEN/PEN (spec default 16).
+        features: width ``w`` of MEN/PEN (default 16).
         estimator: ``"cnn"`` (4-conv CNNs, any H, W) or ``"unet"`` (MONAI UNet (w, 2w, 4w), padded inside).
         share_weights: one MEN/PEN pair for all stages (the ``lambda_t`` stay per stage).
         padding: border of the blur operator: "replicate" (default), "reflect", "circular", "constant".
-        lambda_init: initial ``lambda_t = softplus(rho_t)`` (spec 0.01).
-        eps: clamp of ``A I`` and of the denominator (spec 1e-6).
-        delta: ``I^0 = max(B, delta)`` (spec 1e-3).
+        lambda_init: initial ``lambda_t = softplus(rho_t)`` (default 0.01).
+        eps: clamp of ``A I`` and of the denominator (default 1e-6).
+        delta: ``I^0 = max(B, delta)`` (default 1e-3).
         denominator: "clamp" or "softplus" (see :func:`richardson_lucy_update`).
         map_bias_init: initial bias of MEN's last conv (``M`` starts at ``sigmoid(map_bias_init)``); project choice.
         head_init_scale: scale of the initial weights of MEN's and PEN's last convs; project choice.
@@ -113,9 +113,9 @@ class DeepRL(PresetMixin, nn.Module):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "paper": {},
-        # project deviation from the spec's small (T = 3, w = 16): 5 RL updates per stage and lambda_init = 1,
-        # chosen by 300-iteration probes (runs/deep_rl_probe*.log): with one update per stage or lambda = 0.01
-        # the network stayed at the level of 3 (or 15) plain RL iterations.
+        # project deviation from the originally planned small (T = 3, w = 16): 5 RL updates per stage and
+        # lambda_init = 1, chosen by 300-iteration probes (benchmarks/experiments/deep_rl_probe*/): with one
+        # update per stage or lambda = 0.01 the network stayed at the level of 3 (or 15) plain RL iterations.
         "small": {"num_stages": 3, "features": 16, "iterations_per_stage": 5, "lambda_init": 1.0},
         "tiny": {"num_stages": 2, "features": 8},
     }

@@ -5,7 +5,7 @@ Interpolation", IEEE Transactions on Multimedia 26, pp. 1801-1812, 2024 (DOI 10.
 arXiv:2211.12117). Authors' code: https://github.com/lpcccc-cv/FGDCN (commit 7745a89178c3ac601b6d2d91649ff15eabf1937b;
 ``models/modules/Ours.py``, ``flownet.py``, ``IFNet.py``, ``DCNv2/dcn_v2.py``).
 
-Fidelity: **faithful to the authors' released code** (spec ``shared/specs/fgdcn.md``). The three steps:
+Fidelity: **faithful to the authors' released code** (see ``docs/models/fgdcn.md``). The three steps:
 
 1. **Flow step** (:class:`FlowStep`, release ``IFNet``): coarse-to-fine IFBlocks accumulate the flows
    ``F_t0, F_t1`` at 1/2 resolution (``flow_list``, distilled from a teacher), a three-level
@@ -39,7 +39,10 @@ Deliberate differences from the release (none changes the computation for H, W m
 - **Time.** The release interpolates t = 0.5 only (its time input is disabled); so does this port.
 
 Inputs are RGB in [0, 1]; ``rec`` is not clamped. The flow convention is the project's (channel 0 = x,
-1 = y, pixels, backward warp ``out(p) = x(p + flow(p))``, :mod:`~monai_mcrecon.networks.blocks.warp`).
+1 = y, pixels, backward warp ``out(p) = x(p + flow(p))``, :mod:`~monai_mcrecon.ops.warp`).
+
+Over 600 lines by design: the model's private blocks stay in its own ``nets/`` file (``networks/blocks`` holds
+only blocks that two or more networks use), so the whole network reads top to bottom in one place.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_mcrecon.networks.blocks.deform import ModulatedDeformConv
-from monai_mcrecon.networks.blocks.warp import flow_warp, resize_flow
+from monai_mcrecon.ops.warp import flow_warp, resize_flow
 from monai_mcrecon.networks.presets import PresetMixin
 
 __all__ = [

@@ -1,9 +1,9 @@
 """Small classification teachers / students for knowledge distillation (UniKD), the digits data and top-1 accuracy.
 
-Project networks (spec ``shared/specs/unikd.md`` s. 8, [project]); not a paper's model. The paper's
+Project networks (docs/models/unikd.md, 'Presets'); not a paper's model. The paper's
 pairs are standard CIFAR backbones (ResNet56 -> ResNet20, WRN, VGG, ...); :class:`StageNet`'s
 constructor defaults are the CIFAR ResNet20 layout (3 stages x 3 basic blocks, widths 16/32/64,
-strides 1/2/2, 100 classes), the ``small`` / ``tiny`` presets are the spec's students, and
+strides 1/2/2, 100 classes), the ``small`` / ``tiny`` presets are the project's students, and
 ``teacher_small`` / ``teacher_tiny`` its teachers:
 
 =================  =======  ============  ===================

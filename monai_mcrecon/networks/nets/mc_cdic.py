@@ -7,10 +7,10 @@ Authors' code: https://github.com/lpcccc-cv/MC-CDic (``models/modules/MCCDic.py`
 
 Fidelity: **faithful to the authors' release, latest version** (5 steps = one initialisation and 4
 unrolled updates, fused unique parts, 2-channel common decoder; the release trains with
-``L1(x^, x) + 0.1 L1(y^, y)``). Project spec: ``shared/specs/mc_cdic.md``. 9,537,484 trainable
+``L1(x^, x) + 0.1 L1(y^, y)``). Documentation: ``docs/models/mc_cdic.md``. 9,537,484 trainable
 parameters at the defaults.
 
-Deliberate differences from the release (spec section 7):
+Deliberate differences from the release (docs/models/mc_cdic.md, 'Differences from the release'):
 
 - step sizes ``eta`` and thresholds ``lambda`` are registered buffers (saved in the state dict,
   moved with the module); ``learnable_steps=True`` makes them parameters. The release keeps them in

@@ -4,10 +4,11 @@ Paper: J. Li, H. Yang, Q. Yi, F. Fang, G. Gao, T. Zeng, G. Zhang, "Multiple Degr
 Reconstruction Network for Single Image Denoising via Knowledge Distillation", CVPR Workshops
 (NTIRE) 2022, pp. 558-567, arXiv:2204.13873. Authors' code: none public.
 
-Fidelity: **inferred; the paper text was not available** (spec ``shared/specs/mdrn.md``). The
+Fidelity: **inferred; the paper text was not available** (see ``docs/models/mdrn.md``). The
 abstract states a lightweight network that removes noise progressively through repeated degradation
 and reconstruction, trained with two heterogeneous knowledge-distillation strategies (HMDS). Every
-module, width, depth and loss weight here is the project's reconstruction (spec sections 4-5):
+module, width, depth and loss weight here is the project's reconstruction (docs/models/mdrn.md,
+'Architecture' and 'HMDS distillation'):
 
 - head ``Conv3x3(C -> c)``, ``n_blocks`` MDR blocks
   (:class:`monai_mcrecon.networks.blocks.mdrn_blocks.MDRBlock`), all-block fusion
@@ -17,12 +18,12 @@ module, width, depth and loss weight here is the project's reconstruction (spec 
   feature distillation from frozen teachers), trained by
   :class:`monai_mcrecon.engines.distillation.DistillationTrainer`.
 
-Deliberate differences from the spec: any H, W is accepted (the input is reflect-padded to a multiple
-of ``2**levels`` and the output and features are cropped back; the spec requires even sizes), and
+Project choices (docs/models/mdrn.md, 'Project choices'): any H, W is accepted (the input is reflect-padded
+to a multiple of ``2**levels`` and the output and features are cropped back; the blocks need such sizes), and
 ``out_channels`` may differ from ``in_channels`` (the global residual then needs ``residual="image"``).
 
 :class:`DnCNN` (a plain Conv-ReLU stack, Zhang et al. 2017 style, without batch normalisation) is the
-project's default HMDS teacher (spec section 8, ``small``: 8 layers, 32 channels); it returns its
+project's default HMDS teacher (docs/models/mdrn.md, 'Presets'; ``small``: 8 layers, 32 channels); it returns its
 intermediate features in the same ``(output, [features])`` protocol.
 """
 
@@ -52,7 +53,7 @@ def _check_input(name: str, x: torch.Tensor, channels: int) -> None:
 
 
 class MDRN(PresetMixin, nn.Module):
-    """MDRN denoiser (inferred; the paper text was not available, see ``shared/specs/mdrn.md``).
+    """MDRN denoiser (inferred; the paper text was not available, see ``docs/models/mdrn.md``).
 
     ::
 
@@ -66,8 +67,8 @@ class MDRN(PresetMixin, nn.Module):
         in_channels: image channels ``C`` (1 gray / MRI magnitude, 3 RGB); values in [0, 1].
         out_channels: output channels (default ``in_channels``).
         spatial_dims: only 2 is supported (MONAI-style argument).
-        features: feature width ``c`` (spec default 32).
-        num_blocks: number of MDR blocks (spec default 4).
+        features: feature width ``c`` (default 32).
+        num_blocks: number of MDR blocks (default 4).
         levels: x2 degradation levels inside each block (1 or 2).
         attention: channel attention (``ChannelSELayer``, r = 4) at the end of each block.
         downsample: ``"conv"`` (strided Conv3x3) or ``"unshuffle"``.
@@ -168,9 +169,9 @@ class DnCNN(PresetMixin, nn.Module):
 
     Args:
         in_channels: image channels (1 or 3).
-        features: width (spec ``small`` teacher: 32; ``large``, the teacher the ``mdrn_denoise`` bundle
+        features: width (``small`` teacher: 32; ``large``, the teacher the ``mdrn_denoise`` bundle
             ships results for: 64 channels, 10 layers, 297k parameters, more than MDRN ``small``).
-        num_layers: number of convolutions, >= 2 (spec ``small`` teacher: 8).
+        num_layers: number of convolutions, >= 2 (``small`` teacher: 8).
         feature_layers: layers whose activations are returned as features (default: the middle and the
             second-to-last hidden layer).
     """

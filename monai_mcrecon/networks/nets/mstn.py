@@ -5,7 +5,7 @@ Network for Single Image Dehazing", IEEE Transactions on Multimedia, 2022,
 DOI 10.1109/TMM.2021.3093724 (arXiv, February 2021). Authors' code:
 https://github.com/Joyies/MSTN, commit 76ed88997e6f7cf4a38322ac027e8348e08f32ae (``models/net.py``).
 
-Fidelity: **faithful to the authors' released code** (spec ``shared/specs/mstn.md``). Inferred: only
+Fidelity: **faithful to the authors' released code** (see ``docs/models/mstn.md``). Inferred: only
 the mapping of the paper's module names to the code (fusion node = MFFM, selective-kernel fusion =
 AFSM). Module and parameter names follow the release (``conv2_init_1``, ``c{column}_{scale}``,
 ``f{column}_{scale}``, ``d{column}_{scale}``, ``Output``), so a release state dict loads into

@@ -4,7 +4,7 @@ Paper: Q. Yi, J. Li, Q. Dai, F. Fang, G. Zhang, T. Zeng, "Structure-Preserving D
 Channel Prior Guidance", ICCV 2021, pp. 4238-4247 (arXiv:2108.09079). Authors' code:
 https://github.com/Joyies/SPDNet (commit c03b8d3b7d60705fdcefda73b3a39afc5198dcd4, ``src/model/spdnet.py``).
 
-Fidelity: **faithful to the authors' released code** (spec ``shared/specs/spdnet.md``). Mapping of the
+Fidelity: **faithful to the authors' released code** (see ``docs/models/spdnet.md``). Mapping of the
 paper's modules to the code:
 
 - RCP (residue channel prior, :func:`~monai_mcrecon.networks.blocks.spdnet_blocks.residue_channel`) and its

@@ -5,7 +5,7 @@ Super-Resolution and Disparity Estimation", ACM Multimedia 2021, pp. 1985-1993, 
 Authors' code: https://github.com/MIVRC/SSRDEFNet-PyTorch (commit 4d95c175fc60526fecbb42172a211fbd4472adf6,
 ``model.py``, ``common.py``, ``train.py``).
 
-Fidelity: **faithful to the authors' released code** (spec ``shared/specs/ssrde_fnet.md``); nothing in the
+Fidelity: **faithful to the authors' released code** (see ``docs/models/ssrde_fnet.md``); nothing in the
 architecture is inferred. At the ``paper`` preset the network has exactly the release's parameters
 (2,255,776 for x4, 2,091,168 for x2) and every constructed module is used. Pipeline (all weights shared
 between the two views and between the two passes):
@@ -24,11 +24,11 @@ between the two views and between the two passes):
 the other view (pixels); eval mode converts them to disparities (left ``x - c``, right ``c - x``, clamped
 to ``[0, max_disparity]``), as the release's test mode.
 
-Deliberate differences from the release (spec section 10):
+Deliberate differences from the release (docs/models/ssrde_fnet.md, 'Differences from the release'):
 
 - ``align_corners``: the release normalises coordinates by ``(W - 1) / 2`` but calls ``grid_sample`` with
   its default ``align_corners=False`` (a half-pixel inconsistency). All warps here use the project's
-  :func:`~monai_mcrecon.networks.blocks.warp.coord_warp_x` (``align_corners=True``);
+  :func:`~monai_mcrecon.ops.warp.coord_warp_x` (``align_corners=True``);
   ``release_grid=True`` reproduces the release call.
 - Geometric validity: the release's ``|c_high - warpx(c_high_other, c_high)|`` compares absolute
   coordinates (for a consistent pair it equals the disparity, not a cycle error). Reproduced by default;
@@ -42,10 +42,14 @@ Deliberate differences from the release (spec section 10):
 - ``cross_view=False`` builds the *single-view baseline of the same size* [project]: every cross-view
   operation (parallax attention, HR cost volume and warp, feedback drafts) pairs each view with itself, so
   the network has the same parameters and compute but no information from the other view.
-- ``paper`` and ``default`` presets are the release; ``small`` / ``tiny`` are project presets (spec section 8).
+- ``paper`` and ``default`` presets are the release; ``small`` / ``tiny`` are project presets
+  (docs/models/ssrde_fnet.md, 'Presets').
 
 Inputs ``x_left, x_right [B, 3, h, w]`` in [0, 1]; ``h, w`` at least the largest LR pool (release 30) unless
 ``adaptive_pools``; the HR size ``s h x s w`` must be a multiple of 4 (hourglass with two stride-2 levels).
+
+Over 600 lines by design: the model's private blocks stay in its own ``nets/`` file (``networks/blocks`` holds
+only blocks that two or more networks use), so the whole network reads top to bottom in one place.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ import torch.nn.functional as F
 from monai.networks.blocks import ChannelSELayer
 from torch import nn
 
-from monai_mcrecon.networks.blocks.warp import coord_warp_x
+from monai_mcrecon.ops.warp import coord_warp_x
 from monai_mcrecon.networks.presets import PresetMixin
 
 __all__ = [
@@ -663,7 +667,7 @@ class SSRDEFNet(PresetMixin, nn.Module):
         return fused, self.final2(fused) + up
 
     def _pass(self, x_l, x_r, up_l, up_r) -> dict:
-        """Steps 2-6 of the spec on LR features ``x_l, x_r``."""
+        """Steps 2-6 of the pipeline (docs/models/ssrde_fnet.md, 'Architecture') on LR features ``x_l, x_r``."""
         xt_l, xt_r, c_l, c_r, att, v_lr = self._attention(x_l, x_r)
         feat = []
         sr_lr = []

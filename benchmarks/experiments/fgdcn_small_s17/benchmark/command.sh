@@ -1,0 +1,2 @@
+# held-out check of stage 17's best-validation checkpoint with benchmarks/fgdcn_quality.py: plain FGDCN and the bundle's self-ensemble (6 passes: frames as given and swapped, each unflipped, flipped horizontally, flipped vertically; the pass set chosen on the val split: 1x 33.07, 2x swap 33.32, 4x 33.38, 6x 33.43, 8x 33.45 dB, TV-L1 33.13)
+OMP_NUM_THREADS=1 python benchmarks/fgdcn_quality.py --ckpt runs/fgdcn_small_s17/model_key_metric.pt --out benchmarks/experiments/fgdcn_small_s17/benchmark/fgdcn_quality.md

@@ -1,0 +1,2 @@
+# the init file is the shipped weights: git show HEAD:monai_mcrecon/bundles/spdnet_derain/models/model.pt > runs/spdnet_init_shipped.pt
+python -m monai.bundle run --config_file bundles/spdnet_derain/configs/train.json --logging_file bundles/spdnet_derain/configs/logging.conf --output_dir runs/spdnet_photos_ft --init_ckpt runs/spdnet_init_shipped.pt --max_epochs 30 --iterations_per_epoch 100 --learning_rate 0.0003

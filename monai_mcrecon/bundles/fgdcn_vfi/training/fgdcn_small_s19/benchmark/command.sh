@@ -1,0 +1,2 @@
+# held-out check of stage 19's best-validation checkpoint (epoch 3, validation 33.18 dB, the best of all stages: the candidate for shipping) with benchmarks/fgdcn_quality.py: plain FGDCN and the bundle's self-ensemble (6 passes, chosen on the val split with stage 17)
+OMP_NUM_THREADS=2 python benchmarks/fgdcn_quality.py --ckpt runs/fgdcn_small_s19/model_key_metric.pt --out bundles/fgdcn_vfi/training/fgdcn_small_s19/benchmark/fgdcn_quality.md

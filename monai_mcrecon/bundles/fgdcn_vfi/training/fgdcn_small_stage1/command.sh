@@ -1,0 +1,3 @@
+# launched with --output_dir runs/fgdcn_small; the folder, log and command were renamed *_stage1 afterwards
+nohup env OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/fgdcn_vfi/configs/train.json --meta_file None --preset small --patch_size [64,64] --batch_size 4 --learning_rate 0.0005 --max_epochs 6 --iterations_per_epoch 150 --val_interval 6 --output_dir runs/fgdcn_small > runs/fgdcn_small.log 2>&1 &
+# stopped by hand after epoch 2 (300 of 900 iterations; 29.93 dB vs 29.94 dB frame averaging on every 2nd held-out triplet): continued by stage 2 (../fgdcn_small/command.sh) with the TV-L1 teacher

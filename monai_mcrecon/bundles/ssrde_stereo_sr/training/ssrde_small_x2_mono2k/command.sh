@@ -1,0 +1,4 @@
+# single-view baseline at the same budget as ssrde_small_x2_s1 + _s2 (2,000 iterations, L_SR only)
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --meta_file bundles/ssrde_stereo_sr/configs/metadata.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --cross_view false --loss_weights '{"cons":0,"photo":0,"smooth":0,"cycle":0,"disp_smooth":0,"photometric":0}' --max_epochs 20 --iterations_per_epoch 100 --lr_decay_iterations 1000 --output_dir runs/ssrde_small_x2_mono2k
+# stopped by hand after epoch 10 (1,000 iterations, the budget of ssrde_small_x2_s1); model_1000it.pt = checkpoint_epoch=10's model
+# model_1000it.pt is not stored again: it is byte-identical to models/mono_baseline.pt of commit 1eb8b8c (git show line in ../ssrde_small_x2_mono_s2/command.sh)

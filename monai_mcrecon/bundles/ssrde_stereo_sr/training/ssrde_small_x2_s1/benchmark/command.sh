@@ -1,0 +1,1 @@
+cd benchmarks && OMP_NUM_THREADS=1 python ssrde_quality.py --out results/ssrde_quality_x2.md --figure results/ssrde_quality_x2.png --images results/ssrde_quality_x2_images.png  # the weights then shipped: stage 1 (../command.sh) and the 1,000-iteration single-view baseline (../../ssrde_small_x2_mono2k/); both are the bundle's models/ files of commit 1eb8b8c

@@ -1,0 +1,2 @@
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --meta_file bundles/ssrde_stereo_sr/configs/metadata.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --loss_weights '{"smooth": 0.0}' --max_epochs 10 --iterations_per_epoch 100 --lr_decay_iterations 1000 --output_dir runs/ssrde_small_x2_s1
+# its final weights (model_final.pt, epoch 10 = the best validation epoch) are models/model.pt of commit 1eb8b8c (git show line in ../ssrde_small_x2_s2/command.sh); not stored again

@@ -1,0 +1,9 @@
+"""Image operators that transforms, networks, losses and the classical baselines share (below all of them):
+
+* :mod:`~monai_mcrecon.ops.blur`: the blur operator ``A`` (a true convolution with a per-image kernel) and its
+  adjoint ``A^T``;
+* :mod:`~monai_mcrecon.ops.warp`: backward warping by an optical flow or a horizontal disparity, flow resizing;
+* :mod:`~monai_mcrecon.ops.optical_flow`: TV-L1 optical flow (scikit-image) as a batch operator.
+
+Import the functions from their modules (``from monai_mcrecon.ops.blur import blur``).
+"""

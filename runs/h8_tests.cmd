@@ -1,1 +1,0 @@
-. /work/venv/bin/activate && OMP_NUM_THREADS=1 python -m pytest -p no:warnings -q tests/performance tests/test_cli.py tests/bundles/test_mc_cdic_recon_bundle.py tests/bundles/test_mc_cdic_sr_bundle.py tests/bundles/test_clgnet_recon_bundle.py tests/reliability/test_bad_input.py --durations=20; echo rc=$?

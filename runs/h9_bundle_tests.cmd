@@ -1,1 +1,0 @@
-OMP_NUM_THREADS=1 python -m pytest -p no:warnings -q tests/bundles/test_mdrn_denoise_bundle.py tests/bundles/test_spdnet_derain_bundle.py tests/bundles/test_deep_rl_deblur_bundle.py tests/bundles/test_mstn_dehaze_bundle.py --durations=5

@@ -1,1 +1,0 @@
-OMP_NUM_THREADS=1 python -m pytest -p no:warnings -q tests/bundles/test_mc_cdic_recon_bundle.py::test_training_writes_checkpoints_and_tensorboard tests/bundles/test_clgnet_recon_bundle.py -k 'training' tests/bundles/test_mc_cdic_sr_bundle.py tests/engines/test_distillation.py -rfE

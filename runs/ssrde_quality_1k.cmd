@@ -1,1 +1,0 @@
-cd benchmarks && OMP_NUM_THREADS=1 python ssrde_quality.py --out results/ssrde_quality_x2.md --figure results/ssrde_quality_x2.png --images results/ssrde_quality_x2_images.png  # shipped weights = runs/ssrde_small_x2_s1 and runs/ssrde_small_x2_mono2k/model_1000it.pt

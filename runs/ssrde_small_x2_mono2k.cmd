@@ -1,3 +1,0 @@
-# single-view baseline at the same budget as ssrde_small_x2_s1 + _s2 (2,000 iterations, L_SR only)
-OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --meta_file bundles/ssrde_stereo_sr/configs/metadata.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --cross_view false --loss_weights '{"cons":0,"photo":0,"smooth":0,"cycle":0,"disp_smooth":0,"photometric":0}' --max_epochs 20 --iterations_per_epoch 100 --lr_decay_iterations 1000 --output_dir runs/ssrde_small_x2_mono2k
-# stopped by hand after epoch 10 (1,000 iterations, the budget of ssrde_small_x2_s1); model_1000it.pt = checkpoint_epoch=10's model

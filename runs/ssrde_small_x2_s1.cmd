@@ -1,1 +1,0 @@
-OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --meta_file bundles/ssrde_stereo_sr/configs/metadata.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --loss_weights '{"smooth": 0.0}' --max_epochs 10 --iterations_per_epoch 100 --lr_decay_iterations 1000 --output_dir runs/ssrde_small_x2_s1

@@ -1,2 +1,0 @@
-# stage 2 of the two-stage recipe: the release loss with attention smoothness, from stage 1, half the learning rate, 1,000 iterations
-OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/ssrde_stereo_sr/configs/train.json --meta_file bundles/ssrde_stereo_sr/configs/metadata.json --logging_file bundles/ssrde_stereo_sr/configs/logging.conf --init_ckpt runs/ssrde_small_x2_s1/model.pt --learning_rate 0.00025 --lr_decay_iterations 1000 --max_epochs 10 --iterations_per_epoch 100 --output_dir runs/ssrde_small_x2_s2

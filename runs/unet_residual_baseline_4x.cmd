@@ -1,1 +1,0 @@
-OMP_NUM_THREADS=1 python -m monai.bundle run --config_file ['bundles/mc_cdic_recon/configs/train.json','benchmarks/unet_residual_baseline.json'] --logging_file bundles/mc_cdic_recon/configs/logging.conf --max_epochs 100 --val_interval 10 --output_dir runs/unet_residual_baseline_4x
