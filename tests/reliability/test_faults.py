@@ -411,7 +411,7 @@ def test_data_order_state_names_a_different_data_set():
 # of spdnet_derain / deep_rl_deblur / mdrn_denoise is a longer pass than an epoch (7 sample images,
 # batches of 2: passes of 3 iterations), so the resume starts inside a pass and crosses into the next.
 NATURAL = dict(preset="tiny", max_epochs=2, iterations_per_epoch=2, batch_size=2, patch_size=[32, 32],
-               checkpoint_interval=1, val_interval=10, device="cpu")
+               checkpoint_interval=1, val_interval=10, device="cpu", use_photos=False)  # the sample: 3 batches a pass
 
 
 def _natural_workflow(bundle: str, out: Path, kill_at: int | None = None, **kw) -> tuple[ConfigWorkflow, list]:
