@@ -2,7 +2,7 @@
 
 Used by the PNG writers of restored images (:class:`~monai_mcrecon.transforms.natural.SaveNaturalImage`), the
 frame-interpolation figures and clips (:mod:`monai_mcrecon.handlers.video`) and the blurry-video figures
-(:class:`~monai_mcrecon.transforms.blurry_video.SaveBlurryVFIFiguresd`). Files are written through
+(:class:`~monai_mcrecon.handlers.video.SaveBlurryVFIFiguresd`). Files are written through
 :func:`~monai_mcrecon.safe_io.atomic_path`: an interrupted run never leaves a half-written GIF under its final name.
 """
 

@@ -1,18 +1,24 @@
-"""Ignite handlers for video outputs: interpolation figures (frame strips, animated GIFs) and frame-rate doubling.
+"""Video outputs: interpolation figures (frame strips, animated GIFs), frame-rate doubling and the BVFI figures.
 
-Used by the ``fgdcn_vfi`` bundle; case ids follow :func:`monai_mcrecon.data.video.triplet_datalist`
-(``"<clip>_<i:04d>"``).
+:class:`InterpolationFigureWriter` and :class:`InterpolatedClipWriter` are Ignite handlers used by the ``fgdcn_vfi``
+bundle; case ids follow :func:`monai_mcrecon.data.video.triplet_datalist` (``"<clip>_<i:04d>"``).
+:class:`SaveBlurryVFIFiguresd` is a postprocessing transform of the ``bvfi_blurry_vfi`` bundle (evaluation): a strip
+(blurry inputs / outputs at each t / sharp truth) and an animated GIF per case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
 
 import torch
+from monai.transforms import Transform
 
 from monai_mcrecon.figures import hstack, save_gif, to_uint8
+from monai_mcrecon.safe_io import atomic_path
+from monai_mcrecon.transforms.blurry_video import case_name
 
-__all__ = ["InterpolatedClipWriter", "InterpolationFigureWriter"]
+__all__ = ["InterpolatedClipWriter", "InterpolationFigureWriter", "SaveBlurryVFIFiguresd"]
 
 
 def _items(engine) -> list:
@@ -171,3 +177,63 @@ class InterpolatedClipWriter:
             for j, frame in ((2 * i, f0), (2 * i + 1, item[self.pred_key]), (2 * i + 2, f1)):
                 with atomic_path(os.path.join(folder, f"{j:04d}.png")) as tmp:
                     Image.fromarray(to_uint8(frame)).save(tmp, format="PNG")
+
+
+class SaveBlurryVFIFiguresd(Transform):
+    """Per case, write ``<output_dir>/<case>_strip.png`` and ``<output_dir>/<case>.gif``.
+
+    Strip rows (PIL, labelled): the N blurry inputs; the baseline (average of B_0 and B_1); the network's
+    output at each t; the sharp truth at each t. The GIF plays the target times in order, each frame showing
+    ``baseline | output | truth`` side by side.
+    """
+
+    def __init__(self, output_dir: str | Path, blurry_key: str = "blurry", pred_key: str = "pred",
+                 label_key: str = "label", baseline_key: str = "average", times_key: str = "times",
+                 case_key: str = "case_id", gif_duration_ms: int = 400) -> None:
+        self.output_dir = Path(output_dir)
+        self.keys_ = (blurry_key, pred_key, label_key, baseline_key, times_key)
+        self.case_key, self.duration = case_key, gif_duration_ms
+
+    @staticmethod
+    def _label(img, text: str):
+        from PIL import ImageDraw
+
+        draw = ImageDraw.Draw(img)
+        draw.rectangle((0, 0, 7 * len(text) + 6, 14), fill=(0, 0, 0))
+        draw.text((3, 2), text, fill=(255, 255, 255))
+        return img
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        from PIL import Image
+
+        d = dict(data)
+        case = case_name(d, self.case_key)
+        bk, pk, lk, ak, tk = self.keys_
+        times = torch.as_tensor(d[tk]).reshape(-1).tolist()
+        blurry, pred, label, avg = (torch.as_tensor(d[k]) for k in (bk, pk, lk, ak))
+        h, w = pred.shape[-2:]
+        n_cols = max(blurry.shape[0], len(times))
+        rows = [
+            [(blurry[i], f"B{i - 1}" if blurry.shape[0] == 4 else f"blurry {i}") for i in range(blurry.shape[0])],
+            [(avg[i], f"average t={t:g}") for i, t in enumerate(times)],
+            [(pred[i], f"BVFI t={t:g}") for i, t in enumerate(times)],
+            [(label[i], f"truth t={t:g}") for i, t in enumerate(times)],
+        ]
+        pad = 4
+        strip = Image.new("RGB", (n_cols * (w + pad) - pad, len(rows) * (h + pad) - pad), (255, 255, 255))
+        for r, row in enumerate(rows):
+            for c, (img, text) in enumerate(row):
+                tile = self._label(Image.fromarray(to_uint8(img)), text)
+                strip.paste(tile, (c * (w + pad), r * (h + pad)))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.output_dir / f"{case}_strip.png") as tmp:
+            strip.save(tmp)
+        frames = []
+        for i, t in enumerate(times):
+            panel = Image.new("RGB", (3 * w + 2 * pad, h), (255, 255, 255))
+            for c, (img, text) in enumerate(((avg[i], "average"), (pred[i], "BVFI"), (label[i], "truth"))):
+                panel.paste(self._label(Image.fromarray(to_uint8(img)), f"{text} t={t:g}"), (c * (w + pad), 0))
+            frames.append(panel)
+        save_gif(self.output_dir / f"{case}.gif", frames, self.duration)
+        d["figure_paths"] = [str(self.output_dir / f"{case}_strip.png"), str(self.output_dir / f"{case}.gif")]
+        return d

@@ -23,10 +23,9 @@ Transforms (dictionary, MONAI style; frames ``[T, C, H, W]`` in [0, 1]):
 - :class:`AddTimesd`: attach fixed target times (inference);
 - :class:`SplitTimesd`: ``key [L, ...]`` -> ``key_t0.25``, ... (per-time metrics);
 - :class:`SaveTimeFramesd`: write each output frame as ``<output_dir>/<case>_t0.25.png``;
-- :class:`SaveBlurryVFIFiguresd`: a strip (blurry inputs / outputs at each t / sharp truth) and an
-  animated GIF per case;
 
-and the datalist helper :func:`blurry_clip_windows` for folders of blurry clips.
+and the datalist helper :func:`blurry_clip_windows` for folders of blurry clips. The BVFI figures (strip and
+animated GIF per case) are written by :class:`monai_mcrecon.handlers.video.SaveBlurryVFIFiguresd`.
 """
 
 from __future__ import annotations
@@ -40,8 +39,6 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable, Transform
 
-from monai_mcrecon.figures import save_gif, to_uint8
-from monai_mcrecon.safe_io import atomic_path
 from monai_mcrecon.transforms.natural import SaveNaturalImage
 from monai_mcrecon.transforms.video import average_frames
 
@@ -50,7 +47,6 @@ __all__ = [
     "BlurryWindowd",
     "KeyFrameAveraged",
     "RandReverseTimed",
-    "SaveBlurryVFIFiguresd",
     "SaveTimeFramesd",
     "SplitTimesd",
     "blurry_clip_windows",
@@ -287,7 +283,8 @@ class SplitTimesd(MapTransform):
         return d
 
 
-def _case_name(d: Mapping, case_key: str) -> str:
+def case_name(d: Mapping, case_key: str) -> str:
+    """The case name of a single (decollated) item, ``str(d[case_key])``, used to name its output files."""
     if case_key not in d:
         raise KeyError(f"{case_key!r} is needed in the data to name the output files.")
     case = d[case_key]
@@ -308,7 +305,7 @@ class SaveTimeFramesd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
-        case = _case_name(d, self.case_key)
+        case = case_name(d, self.case_key)
         times = torch.as_tensor(d[self.times_key]).reshape(-1).tolist()
         for key in self.key_iterator(d):
             frames = d[key]
@@ -317,66 +314,6 @@ class SaveTimeFramesd(MapTransform):
             d[f"{key}_paths"] = [
                 SaveNaturalImage(self.output_dir, time_suffix(t))(frames[i], case) for i, t in enumerate(times)
             ]
-        return d
-
-
-class SaveBlurryVFIFiguresd(Transform):
-    """Per case, write ``<output_dir>/<case>_strip.png`` and ``<output_dir>/<case>.gif``.
-
-    Strip rows (PIL, labelled): the N blurry inputs; the baseline (average of B_0 and B_1); the network's
-    output at each t; the sharp truth at each t. The GIF plays the target times in order, each frame showing
-    ``baseline | output | truth`` side by side.
-    """
-
-    def __init__(self, output_dir: str | Path, blurry_key: str = "blurry", pred_key: str = "pred",
-                 label_key: str = "label", baseline_key: str = "average", times_key: str = "times",
-                 case_key: str = "case_id", gif_duration_ms: int = 400) -> None:
-        self.output_dir = Path(output_dir)
-        self.keys_ = (blurry_key, pred_key, label_key, baseline_key, times_key)
-        self.case_key, self.duration = case_key, gif_duration_ms
-
-    @staticmethod
-    def _label(img, text: str):
-        from PIL import ImageDraw
-
-        draw = ImageDraw.Draw(img)
-        draw.rectangle((0, 0, 7 * len(text) + 6, 14), fill=(0, 0, 0))
-        draw.text((3, 2), text, fill=(255, 255, 255))
-        return img
-
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
-        from PIL import Image
-
-        d = dict(data)
-        case = _case_name(d, self.case_key)
-        bk, pk, lk, ak, tk = self.keys_
-        times = torch.as_tensor(d[tk]).reshape(-1).tolist()
-        blurry, pred, label, avg = (torch.as_tensor(d[k]) for k in (bk, pk, lk, ak))
-        h, w = pred.shape[-2:]
-        n_cols = max(blurry.shape[0], len(times))
-        rows = [
-            [(blurry[i], f"B{i - 1}" if blurry.shape[0] == 4 else f"blurry {i}") for i in range(blurry.shape[0])],
-            [(avg[i], f"average t={t:g}") for i, t in enumerate(times)],
-            [(pred[i], f"BVFI t={t:g}") for i, t in enumerate(times)],
-            [(label[i], f"truth t={t:g}") for i, t in enumerate(times)],
-        ]
-        pad = 4
-        strip = Image.new("RGB", (n_cols * (w + pad) - pad, len(rows) * (h + pad) - pad), (255, 255, 255))
-        for r, row in enumerate(rows):
-            for c, (img, text) in enumerate(row):
-                tile = self._label(Image.fromarray(to_uint8(img)), text)
-                strip.paste(tile, (c * (w + pad), r * (h + pad)))
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.output_dir / f"{case}_strip.png") as tmp:
-            strip.save(tmp)
-        frames = []
-        for i, t in enumerate(times):
-            panel = Image.new("RGB", (3 * w + 2 * pad, h), (255, 255, 255))
-            for c, (img, text) in enumerate(((avg[i], "average"), (pred[i], "BVFI"), (label[i], "truth"))):
-                panel.paste(self._label(Image.fromarray(to_uint8(img)), f"{text} t={t:g}"), (c * (w + pad), 0))
-            frames.append(panel)
-        save_gif(self.output_dir / f"{case}.gif", frames, self.duration)
-        d["figure_paths"] = [str(self.output_dir / f"{case}_strip.png"), str(self.output_dir / f"{case}.gif")]
         return d
 
 

@@ -9,8 +9,7 @@ import torch
 from monai.losses import DeepSupervisionLoss
 
 from monai_mcrecon.ops.blur import blur, blur_adjoint
-from monai_mcrecon.networks.blocks.deep_rl_blocks import richardson_lucy_update
-from monai_mcrecon.networks.nets.deep_rl import DeepRL, DeepRLOutput
+from monai_mcrecon.networks.nets.deep_rl import DeepRL, DeepRLOutput, richardson_lucy_update
 
 SCIPY_MODE = {"replicate": "nearest", "circular": "wrap", "reflect": "mirror", "constant": "constant"}
 

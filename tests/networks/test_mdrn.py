@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from monai_mcrecon.networks.blocks.mdrn_blocks import MDRBlock
-from monai_mcrecon.networks.nets.mdrn import MDRN, DnCNN
+from monai_mcrecon.networks.nets.mdrn import MDRN, DnCNN, MDRBlock
 
 
 @pytest.mark.parametrize("channels", [1, 3])

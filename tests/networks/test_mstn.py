@@ -7,8 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from monai_mcrecon.losses.mstn import MSTNLoss, VGG16Features
-from monai_mcrecon.networks.blocks.mstn_blocks import MSRB, MSTNFusion
-from monai_mcrecon.networks.nets.mstn import MSTN
+from monai_mcrecon.networks.nets.mstn import MSRB, MSTN, MSTNFusion
 
 
 def count(module: torch.nn.Module) -> int:

@@ -7,14 +7,16 @@ import torch
 from monai.losses import DeepSupervisionLoss
 from torch import nn
 
-from monai_mcrecon.networks.blocks.spdnet_blocks import (
+from monai_mcrecon.networks.nets.spdnet import (
     Fuse,
     InteractiveFusion,
     ResidualBlock,
+    SPDNet,
+    SPDNetOutput,
     SqueezeExcitation,
+    WaveletMultiLevelModule,
     residue_channel,
 )
-from monai_mcrecon.networks.nets.spdnet import SPDNet, SPDNetOutput, WaveletMultiLevelModule
 
 
 def _count(m: nn.Module) -> int:

@@ -1,5 +1,5 @@
-"""Blurry-video synthesis for BVFI: the time convention, temporal reversal, the averaging baseline, the
-per-time bookkeeping and the figures."""
+"""Blurry-video synthesis for BVFI: the time convention, temporal reversal, the averaging baseline and the
+per-time bookkeeping (the figures: tests/handlers/test_video.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from monai_mcrecon.transforms.blurry_video import (
     BlurryWindowd,
     KeyFrameAveraged,
     RandReverseTimed,
-    SaveBlurryVFIFiguresd,
     SaveTimeFramesd,
     SplitTimesd,
     blurry_clip_windows,
@@ -134,7 +133,7 @@ def test_real_sample_windows_load_and_synthesise():
     assert float((avg - d["label"][1]).abs().mean()) > 0.01
 
 
-def test_saving_frames_strip_and_gif(tmp_path):
+def test_saving_frames(tmp_path):
     g = torch.Generator().manual_seed(3)
     d = {"blurry": torch.rand(4, 3, 20, 24, generator=g), "pred": torch.rand(3, 3, 20, 24, generator=g),
          "label": torch.rand(3, 3, 20, 24, generator=g), "times": torch.tensor([0.25, 0.5, 0.75]), "case_id": "clip_0003"}
@@ -144,8 +143,3 @@ def test_saving_frames_strip_and_gif(tmp_path):
     assert names == ["clip_0003_t0.25.png", "clip_0003_t0.50.png", "clip_0003_t0.75.png"]
     written = np.asarray(Image.open(tmp_path / "frames" / "clip_0003_t0.50.png"), dtype=np.float64) / 255
     assert np.abs(written - d["pred"][1].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6
-    SaveBlurryVFIFiguresd(tmp_path / "fig")(d)
-    strip = Image.open(tmp_path / "fig" / "clip_0003_strip.png")
-    assert strip.size == (4 * 24 + 3 * 4, 4 * 20 + 3 * 4)
-    gif = Image.open(tmp_path / "fig" / "clip_0003.gif")
-    assert gif.n_frames == 3 and gif.size == (3 * 24 + 2 * 4, 20)

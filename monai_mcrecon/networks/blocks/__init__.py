@@ -1,4 +1,7 @@
-"""Shared building blocks: convolutional dictionaries, channel attention, residual wrappers, spatial-Fourier layers, Haar wavelets, selective-kernel fusion, modulated deformable convolution, and the natural-image models' blocks (the blur operator and the warps are image operators: :mod:`monai_mcrecon.ops`).
+"""Shared building blocks: convolutional dictionaries, channel attention, residual wrappers, spatial-Fourier layers, Haar wavelets, selective-kernel fusion and modulated deformable convolution (the blur operator and the warps are image operators: :mod:`monai_mcrecon.ops`).
+
+A model's private blocks live in its own file under :mod:`monai_mcrecon.networks.nets`; this package holds the
+blocks that two or more networks use and the operators whose conventions docs/models/common_ops.md fixes.
 
 The names load on first use (PEP 562, :mod:`monai_mcrecon._lazy`), so a network imports only the
 blocks it needs: ``MultiScaleDictionary`` needs ``torch`` only, ``ResidualGroup`` also ``monai``
@@ -24,23 +27,7 @@ _EXPORTS = {
     "ModulatedDeformConv": "deform",
     "flow_to_offset": "deform",
     "modulated_deform_conv": "deform",
-    "ConvEstimator": "deep_rl_blocks",
-    "UNetEstimator": "deep_rl_blocks",
-    "richardson_lucy_update": "deep_rl_blocks",
-    "MDRBlock": "mdrn_blocks",
-    "MSRB": "mstn_blocks",
-    "MSTNConvLayer": "mstn_blocks",
-    "MSTNFusion": "mstn_blocks",
-    "MSTNUpsample": "mstn_blocks",
     "SelectiveKernelFusion": "selective_kernel",
-    "ConvUnit": "spdnet_blocks",
-    "Fuse": "spdnet_blocks",
-    "InteractiveFusion": "spdnet_blocks",
-    "ResidualBlock": "spdnet_blocks",
-    "ResidualInResidual": "spdnet_blocks",
-    "SqueezeExcitation": "spdnet_blocks",
-    "TransposedUpsample": "spdnet_blocks",
-    "residue_channel": "spdnet_blocks",
     "HaarDWT": "wavelet",
     "HaarIDWT": "wavelet",
     "haar_dwt": "wavelet",
@@ -54,24 +41,11 @@ __all__ = [*_EXPORTS]
 __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from .deep_rl_blocks import ConvEstimator, UNetEstimator, richardson_lucy_update
     from .deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
     from .dictionary import MultiScaleDictionary, power_iteration
     from .feature_hooks import FeatureHooks
     from .fourier import SpatialFourierLayer, SpatialFourierResidualBlock
-    from .mdrn_blocks import MDRBlock
-    from .mstn_blocks import MSRB, MSTNConvLayer, MSTNFusion, MSTNUpsample
     from .rcab import RCAB, ChannelAttention, ResidualGroup
     from .residual import GlobalResidual
     from .selective_kernel import SelectiveKernelFusion
-    from .spdnet_blocks import (
-        ConvUnit,
-        Fuse,
-        InteractiveFusion,
-        ResidualBlock,
-        ResidualInResidual,
-        SqueezeExcitation,
-        TransposedUpsample,
-        residue_channel,
-    )
     from .wavelet import HaarDWT, HaarIDWT, haar_dwt, haar_idwt, pack_bands, unpack_bands

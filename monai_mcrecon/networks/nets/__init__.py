@@ -4,6 +4,10 @@ The names below load on first use (PEP 562, :mod:`monai_mcrecon._lazy`): importi
 imports no network (nor ``torch`` / ``monai``); ``from monai_mcrecon.networks.nets import MCCDic``
 and bundle ``_target_`` strings such as ``monai_mcrecon.networks.nets.MCCDic.from_preset`` import
 only the module that defines the network.
+
+A model's private blocks live in its file and are imported from there
+(``from monai_mcrecon.networks.nets.mdrn import MDRBlock``); ``networks.blocks`` holds the blocks
+that two or more networks use.
 """
 
 from __future__ import annotations
