@@ -77,7 +77,7 @@ def colour_errors(out: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]
     "bundle",
     [
         "mdrn_denoise",
-        pytest.param("deep_rl_deblur", marks=RETRAIN),
+        "deep_rl_deblur",
         pytest.param("spdnet_derain", marks=RETRAIN),
         pytest.param("mstn_dehaze", marks=RETRAIN),
     ],
