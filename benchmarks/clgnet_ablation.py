@@ -25,7 +25,10 @@ from pathlib import Path
 
 from common import bundle_mean, emit, metrics_table
 
-CFG = Path(__file__).resolve().parents[1] / "bundles" / "clgnet_recon" / "configs" / "evaluate.json"
+from monai_mcrecon.bundle.locate import config_files
+
+# evaluate.json is an overlay: [inference.json, evaluate.json]
+CFG = [str(f) for f in config_files(Path(__file__).resolve().parents[1] / "bundles" / "clgnet_recon", "evaluate.json")]
 OPTIONS = {
     "nofourier": {"network_def#fourier": False},
     "dc": {"degraded_output": "real_irfft", "data_consistency": True},
@@ -48,7 +51,7 @@ def main() -> None:
             if opt not in OPTIONS:
                 raise SystemExit(f"Unknown option {opt!r} in {spec!r}; choose from {sorted(OPTIONS)}.")
             overrides.update(OPTIONS[opt])
-        mean = bundle_mean(str(CFG), ckpt_path=ckpt, acceleration=args.acceleration, preset="small", **overrides)
+        mean = bundle_mean(CFG, ckpt_path=ckpt, acceleration=args.acceleration, preset="small", **overrides)
         form = overrides.get("degraded_output", "magnitude")
         zero_filled[form] = (INPUT_NAMES[form], mean["psnr_input"], mean["ssim_input"], mean["nmse_input"])
         rows.append((label, mean["psnr"], mean["ssim"], mean["nmse"]))

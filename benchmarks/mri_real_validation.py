@@ -21,13 +21,15 @@ from pathlib import Path
 
 from common import bundle_rows, emit
 
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.data import real_validation_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rows(bundle: str, **overrides) -> dict[str, dict[str, float]]:
-    return bundle_rows(str(ROOT / "bundles" / bundle / "configs" / "evaluate.json"), **overrides)
+    # evaluate.json is an overlay: [inference.json, evaluate.json]
+    return bundle_rows([str(f) for f in config_files(ROOT / "bundles" / bundle, "evaluate.json")], **overrides)
 
 
 def main() -> None:

@@ -24,9 +24,12 @@ from pathlib import Path
 
 from common import bundle_mean, emit, metrics_table, save_bar_figure
 
+from monai_mcrecon.bundle.locate import config_files
+
 ROOT = Path(__file__).resolve().parents[1]
-MC_CDIC = [str(ROOT / "bundles" / "mc_cdic_recon" / "configs" / "evaluate.json")]
-CLGNET = [str(ROOT / "bundles" / "clgnet_recon" / "configs" / "evaluate.json")]
+# evaluate.json is an overlay: [inference.json, evaluate.json]
+MC_CDIC = [str(f) for f in config_files(ROOT / "bundles" / "mc_cdic_recon", "evaluate.json")]
+CLGNET = [str(f) for f in config_files(ROOT / "bundles" / "clgnet_recon", "evaluate.json")]
 BASELINE = ROOT / "benchmarks"
 
 

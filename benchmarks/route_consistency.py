@@ -7,7 +7,8 @@ The embedded sample's first test case (``monai_mcrecon.data.sample_datalist("tes
 target, t1 reference; optionally a slab of its slices), undersampled with the bundle's fixed mask
 (``mc_cdic``, 4x, seed 42), goes through
 
-1. ``configs/evaluate.json`` (simulates the acquisition, keeps the k-space);
+1. ``configs/evaluate.json``, the overlay of ``configs/inference.json`` (run as the list of both; it simulates the
+   acquisition and keeps the k-space);
 2. ``configs/inference.json`` with ``simulate_acquisition true`` (the same simulation);
 3. ``monai-mcrecon simulate`` then ``monai-mcrecon reconstruct``
 
@@ -140,7 +141,8 @@ def run_routes(
     for dc in (True, False):
         tag = "dc" if dc else "nodc"
         out = workdir / f"evaluate_{tag}"
-        run(config_file=str(configs / "evaluate.json"), output_dir=str(out), data_consistency_output=dc, **common)
+        evaluate = [str(configs / "inference.json"), str(configs / "evaluate.json")]  # the overlay on its base
+        run(config_file=evaluate, output_dir=str(out), data_consistency_output=dc, **common)
         with open(out / "metrics.csv") as f:
             own = {r["case_id"]: r for r in csv.DictReader(f)}[case_id]
         note = f"hard (acquired k-space simulated); its own metrics.csv: PSNR {float(own['psnr']):.4f}" if dc else "off"

@@ -41,6 +41,8 @@ import torch
 from common import bundle_mean, emit, save_bar_figure
 from monai.bundle import ConfigParser, run
 
+from monai_mcrecon.bundle.locate import config_files
+
 ROOT = Path(__file__).resolve().parents[1]
 CLS = ROOT / "bundles" / "unikd_classification" / "configs"
 MCC = ROOT / "bundles" / "unikd_mccdic" / "configs"
@@ -167,7 +169,8 @@ def _cpu_seconds_per_slice(net: torch.nn.Module, shape=(1, 2, 229, 193), repeats
 def mccdic(args) -> None:
     common = {"handlers#4#_disabled_": True}  # no figures (bundle_mean writes no NIfTI)
     teacher_ckpt = ROOT / "bundles" / "mc_cdic_recon" / "models" / "model.pt"
-    teacher = bundle_mean(str(ROOT / "bundles" / "mc_cdic_recon" / "configs" / "evaluate.json"), ckpt_path=str(teacher_ckpt), **common)
+    teacher_configs = [str(f) for f in config_files(ROOT / "bundles" / "mc_cdic_recon", "evaluate.json")]  # the overlay on inference.json
+    teacher = bundle_mean(teacher_configs, ckpt_path=str(teacher_ckpt), **common)
     results = {}
     modes = ["alone", "distill", *args.extra_modes]
     tags = {"alone": args.tag if args.alone_tag is None else args.alone_tag}

@@ -282,7 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_BUNDLE_EXAMPLE, formatter_class=_HelpFormatter,
     )
     p.add_argument("bundle", help="bundle name (e.g. mc_cdic_recon) or folder.")
-    p.add_argument("--config", default="inference", help="config name under configs/ (inference, evaluate, train...).")
+    p.add_argument(
+        "--config", default="inference",
+        help="config name under configs/ (inference, evaluate, train...); an overlay runs on top of its base "
+        "(evaluate of the MRI bundles: configs/inference.json, then configs/evaluate.json).",
+    )
     p.add_argument(
         "--trust-bundle", action="store_true",
         help=f"run a bundle folder that is not one of the package's own bundles (or set {TRUST_ENV}=1).",
@@ -426,7 +430,11 @@ def run_bundle(bundle: str, config: str, overrides: dict, trust: bool = False) -
 
     import monai.bundle
 
-    from monai_mcrecon.bundle.locate import bundle_dir, check_trusted_bundle
+    from monai_mcrecon.bundle.locate import (
+        bundle_dir,
+        check_trusted_bundle,
+        config_files,
+    )
     from monai_mcrecon.bundle.overrides import check_overrides
 
     root = Path(bundle) if Path(bundle).is_dir() else Path(bundle_dir(bundle))
@@ -436,13 +444,14 @@ def run_bundle(bundle: str, config: str, overrides: dict, trust: bool = False) -
     if not config_file.is_file():
         available = sorted(p.stem for p in (root / "configs").glob("*.json") if p.stem != "metadata")
         raise FileNotFoundError(f"Bundle {root.name!r} has no configs/{name}; choose one of {available}.")
-    check_overrides(config_file, overrides)
+    files = [str(f) for f in config_files(root, name)]  # an overlay (evaluate.json) after its base (inference.json)
+    check_overrides(files, overrides)
     overrides.setdefault("bundle_root", str(root))
     from monai_mcrecon.bundle.checks import install_error_reporting
 
     install_error_reporting(force=True)  # no logged tracebacks before the command's one-line error
     monai.bundle.run(
-        config_file=str(config_file), meta_file=str(root / "configs" / "metadata.json"),
+        config_file=files if len(files) > 1 else files[0], meta_file=str(root / "configs" / "metadata.json"),
         logging_file=str(root / "configs" / "logging.conf"), **overrides,
     )
 

@@ -15,7 +15,8 @@ engine exist. It
 1. installs the one-line error report (:func:`install_error_reporting`), but only when the program
    is ``python -m monai.bundle``: a Python caller (``monai.bundle.run(...)`` in a notebook, the
    ``monai-mcrecon`` command, the tests) keeps its exceptions and its own way of reporting them;
-2. checks the override keys (:func:`check_run_overrides`): MONAI gives ``create_workflow`` the
+2. checks the order of the config files (an overlay after its base, :func:`check_overlay_order`) and the
+   override keys (:func:`check_run_overrides`): MONAI gives ``create_workflow`` the
    config files and the overrides (from its command line through python-fire, or from the keyword
    arguments of ``monai.bundle.run`` / ``run_workflow`` / ``create_workflow``) and keeps neither
    after parsing; the check reads them from that call's frame and compares the keys with the ids
@@ -23,6 +24,11 @@ engine exist. It
    workflow built without ``create_workflow`` (``ConfigWorkflow(...)`` directly) is not checked;
 3. checks the resolved ``device`` (:func:`check_device`), whether it is the config's default
    expression or an override such as ``--device cuda``.
+
+A config that is an overlay of another (``evaluate.json`` of the MRI bundles holds only what evaluation adds
+to their ``inference.json``) extends ``initialize`` with :func:`check_overlay` (``"+initialize"``): run alone,
+it ends with one line naming the list form ``--config_file "['.../inference.json','.../evaluate.json']"``
+(MONAI warns first that it cannot merge the overlay's ``+`` keys into a missing base).
 
 The error report (for ``python -m monai.bundle`` only): MONAI wraps an error raised in a config
 expression or a transform in ``RuntimeError`` chains, and Ignite and MONAI's ``StatsHandler`` log
@@ -54,6 +60,8 @@ __all__ = [
     "QuietUserErrors",
     "check_bundle_run",
     "check_device",
+    "check_overlay",
+    "check_overlay_order",
     "check_run_overrides",
     "find_user_error",
     "install_error_reporting",
@@ -93,6 +101,45 @@ def check_bundle_run(device: Any = None) -> None:
     check_run_overrides()
     if device is not None:
         check_device(device)
+
+
+def check_overlay(base: str = "inference.json", overlay: str = "evaluate.json") -> None:
+    """The ``"+initialize"`` entry of an overlay config (``evaluate.json`` of the MRI bundles, on their
+    ``inference.json``): refuse a run of it without its base before it (:func:`check_overlay_order`).
+
+    MONAI merges the config files of a run in order; an overlay holds only the keys that differ from its base,
+    so alone it has no network, data or engine. Its arguments name the two files (the base is read from the
+    entry by :func:`monai_mcrecon.bundle.locate.overlay_base`). The files of the run are read from the running
+    :func:`monai.bundle.create_workflow` call, as the override check does; outside one nothing is checked.
+
+    Raises:
+        ValueError: naming the overlay, its base and the ``--config_file`` list that runs both.
+    """
+    install_error_reporting()
+    call = _create_workflow_call()
+    files = _config_files(call[0]) if call is not None else None
+    if files and all(Path(f).is_file() for f in files):
+        check_overlay_order(files)
+
+
+def check_overlay_order(files: list[str]) -> None:
+    """Refuse config files in which an overlay (:func:`~monai_mcrecon.bundle.locate.overlay_base`) does not
+    come after its base: alone it stops at its ``initialize``; before its base, the base would replace its keys
+    (``initialize`` included) and the run would silently be the base's.
+
+    Raises:
+        ValueError: naming the overlay, its base and the ``--config_file`` list that runs both.
+    """
+    from monai_mcrecon.bundle.locate import overlay_base
+
+    for i, f in enumerate(files):
+        base = overlay_base(f)
+        if base is None or any(Path(g).resolve() == base.resolve() for g in files[:i]):
+            continue
+        raise ValueError(
+            f"{f} is an overlay of {base.name}: it holds only what it adds to it. Run both, {base.name} first: "
+            f"python -m monai.bundle run --config_file \"['{base}','{f}']\" (then your other arguments)."
+        )
 
 
 def _create_workflow_call() -> tuple[Any, dict] | None:
@@ -152,6 +199,7 @@ def check_run_overrides() -> bool:
     Raises:
         KeyError: from :func:`monai_mcrecon.bundle.overrides.check_overrides`, naming the unknown keys and
             the closest known ids.
+        ValueError: an overlay config before its base, or without it (:func:`check_overlay_order`).
     """
     from monai_mcrecon.bundle.overrides import check_overrides
 
@@ -162,6 +210,7 @@ def check_run_overrides() -> bool:
     files = _config_files(config_file)
     if not files or not all(Path(f).is_file() for f in files):
         return False  # MONAI reports a missing config file itself
+    check_overlay_order(files)  # an overlay after its base
     allowed = _tracking_keys(args["tracking"]) if args.get("tracking") is not None else set()
     check_overrides(files, {k: v for k, v in args.items() if k not in allowed})
     return True

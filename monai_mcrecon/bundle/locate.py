@@ -1,5 +1,7 @@
-"""Where the shipped bundles are, which bundle folders the command trusts, and what the command reads
-of a bundle (``bundle_info``: its task and whether it needs a reference, from ``configs/metadata.json``).
+"""Where the shipped bundles are, which bundle folders the command trusts, what the command reads
+of a bundle (``bundle_info``: its task and whether it needs a reference, from ``configs/metadata.json``), and
+which files a config runs with (``config_files``: an overlay such as the MRI bundles' ``evaluate.json`` runs on
+top of its base, ``inference.json``).
 
 Standard library only at import time: ``monai-mcrecon --help`` and argument errors answer without torch.
 """
@@ -18,7 +20,9 @@ __all__ = [
     "bundle_info",
     "check_trusted_bundle",
     "command_bundles",
+    "config_files",
     "is_shipped_bundle",
+    "overlay_base",
     "shipped_bundles",
 ]
 
@@ -79,6 +83,34 @@ def check_trusted_bundle(root: str | Path, trust: bool = False) -> Path:
         "code ('$...' expressions), so only run bundles you trust: pass --trust-bundle (or set "
         f"{TRUST_ENV}=1) to run it anyway."
     )
+
+
+#: The ``"+initialize"`` entry by which an overlay config names its base (``{"_target_": OVERLAY_CHECK, "base":
+#: "inference.json", "overlay": "evaluate.json"}``; :func:`monai_mcrecon.bundle.checks.check_overlay`).
+OVERLAY_CHECK = "monai_mcrecon.bundle.checks.check_overlay"
+
+
+def overlay_base(config_file: str | Path) -> Path | None:
+    """The base config that ``config_file`` is an overlay of (its ``"+initialize"`` entry :data:`OVERLAY_CHECK`
+    names it, beside it), or ``None`` for a config that runs alone."""
+    path = Path(config_file)
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    for entry in config.get("+initialize", []) if isinstance(config, dict) else []:
+        if isinstance(entry, dict) and entry.get("_target_") == OVERLAY_CHECK:
+            return path.with_name(str(entry.get("base", "inference.json")))
+    return None
+
+
+def config_files(root: str | Path, name: str) -> list[Path]:
+    """The files MONAI runs for ``configs/<name>`` of the bundle in ``root``, in merge order: the file itself,
+    after its base when it is an overlay (the MRI bundles' ``evaluate.json``: ``[inference.json, evaluate.json]``,
+    the ``--config_file "['.../inference.json','.../evaluate.json']"`` of the command line)."""
+    path = Path(root) / "configs" / name
+    base = overlay_base(path)
+    return [path] if base is None else [base, path]
 
 
 #: ``configs/metadata.json`` key of the bundles the command runs: ``{"name": "reconstruct" | "super-resolve",

@@ -54,7 +54,9 @@ def check_overrides(config_files: str | Path | list, overrides: Mapping[str, Any
     files = config_files if isinstance(config_files, (list, tuple)) else [config_files]
     ids: set[str] = set()
     for f in files:
-        ids |= _config_ids(ConfigParser.load_config_file(str(f)))  # JSON or YAML
+        ids |= _config_ids(ConfigParser.load_config_file(str(f)))  # JSON or YAML, each file as written
+    if len(files) > 1:  # and as MONAI merges them ('+' keys extend lists: an overlay's handler has an index)
+        ids |= _config_ids(ConfigParser.load_config_files([str(f) for f in files]))
 
     def known(key: str) -> bool:
         key = key.replace("::", "#")

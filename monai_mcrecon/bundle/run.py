@@ -1,6 +1,6 @@
 """Running a bundle's ``inference.json`` for the command: the inference options as overrides
 (AMP, channels-last, compile, tiles), which route keeps the acquired k-space for data consistency, and
-the run itself (as ``python -m monai.bundle run`` does, returning the data-consistency record).
+the run itself (as ``python -m monai.bundle run`` does, returning the evaluator's results in memory).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from monai_mcrecon.data.volume import Log, Volume
 
 __all__ = [
     "check_tiles",
+    "consistency_record",
     "consistency_route",
     "inference_options",
     "run_inference_config",
@@ -115,21 +116,46 @@ def _dc_off(has_dc: bool, enabled: bool, reason: str | None) -> str | None:
     return reason
 
 
-def run_inference_config(config_file: str | Path, overrides: dict[str, Any]) -> str | None:
-    """Run a bundle's inference config (as :func:`monai.bundle.run` does) and return what its
-    :class:`~monai_mcrecon.transforms.DataConsistencyd` recorded for the (last) case, if anything."""
+def run_inference_config(
+    config_file: str | Path, overrides: dict[str, Any], datalist: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Run a bundle's inference config (as :func:`monai.bundle.run` does) and return the evaluator's
+    post-processed items of the last batch, each the input item and the results in one dict (``pred``,
+    ``pred_nifti``...; :func:`consistency_record` reads the data-consistency record).
+
+    Args:
+        config_file: the bundle's ``inference.json``.
+        overrides: config overrides (``create_workflow`` keyword arguments).
+        datalist: in-memory items (volumes as ``MetaTensor``) for the config's ``datalist``, set on the
+            workflow's parser after it is created rather than passed as a keyword argument (MONAI logs
+            the keyword arguments, tensors included).
+    """
     from monai.bundle import create_workflow
 
     workflow = create_workflow(run_id="run", config_file=str(config_file), **overrides)
+    if datalist is not None:
+        workflow.parser["datalist"] = datalist
     workflow.run()
-    record = None
     try:
-        evaluator = workflow.parser.get_parsed_content("evaluator")
-        output = evaluator.state.output
-        items = output if isinstance(output, (list, tuple)) else [output]
-        found = [i.get("data_consistency") for i in items if isinstance(i, dict) and i.get("data_consistency")]
-        record = str(found[-1]) if found else None
-    except Exception:  # noqa: BLE001 - another bundle layout: nothing recorded
-        record = None
+        state = workflow.parser.get_parsed_content("evaluator").state
+        batch, output = state.batch, state.output
+    except Exception:  # noqa: BLE001 - another bundle layout: nothing to return
+        batch = output = None
     workflow.finalize()
-    return record
+
+    def as_list(x: Any) -> list:
+        return list(x) if isinstance(x, (list, tuple)) else [x]
+
+    # MONAI's post-processing keeps the input keys (``sr_input``...) in the batch and its results in the output
+    batches, outputs = as_list(batch), as_list(output)
+    if len(batches) != len(outputs):
+        batches = [None] * len(outputs)
+    return [
+        {**(b if isinstance(b, dict) else {}), **o} for b, o in zip(batches, outputs) if isinstance(o, dict)
+    ]
+
+
+def consistency_record(items: list[dict[str, Any]]) -> str | None:
+    """What the bundle's :class:`~monai_mcrecon.transforms.DataConsistencyd` recorded for the (last) case, if anything."""
+    found = [i.get("data_consistency") for i in items if i.get("data_consistency")]
+    return str(found[-1]) if found else None

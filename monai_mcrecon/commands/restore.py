@@ -1,8 +1,10 @@
 """``monai-mcrecon reconstruct`` and ``super-resolve``: restore a target volume with a bundle
 (:func:`run_model`). The reference is brought onto the target grid in physical space
-(:mod:`monai_mcrecon.commands.pairing`), the bundle's own ``inference.json`` runs (its intensity
-scaling, slice axis, batching, progress bars), and the output is written as NIfTI with the target's
-affine, plus a derived DICOM series for DICOM targets (or on request), and ``run_info.json``.
+(:mod:`monai_mcrecon.commands.pairing`), the bundle's own ``inference.json`` runs on both volumes in
+memory (its ``datalist``; its intensity scaling, slice axis, batching, progress bars; the bundle writes
+nothing, ``save_nifti`` false, and its prediction comes back from the evaluator's results), and the
+output is written as NIfTI with the target's affine, plus a derived DICOM series for DICOM targets (or
+on request), and ``run_info.json``. No temporary file is written.
 A single-coil fastMRI h5 target (not cropped) goes through the bundle's ``kspace_file`` route so that
 its acquired k-space reaches the output data consistency.
 """
@@ -10,16 +12,21 @@ its acquired k-space reaches the output data consistency.
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
+import torch
 
 from monai_mcrecon.bundle.locate import bundle_info
-from monai_mcrecon.bundle.run import check_tiles, consistency_route, inference_options, run_inference_config
+from monai_mcrecon.bundle.run import (
+    check_tiles,
+    consistency_record,
+    consistency_route,
+    inference_options,
+    run_inference_config,
+)
 from monai_mcrecon.bundle.run_info import RUN_INFO, finished_case
 from monai_mcrecon.commands.pairing import is_lr_grid, resample_reference
 from monai_mcrecon.data.grid import same_grid
@@ -110,14 +117,16 @@ def run_model(
         data_consistency: re-impose the acquired k-space on the output (the bundle's
             ``data_consistency_output``) where it is known: single-coil fastMRI h5 targets that are
             not cropped, which then run through the bundle's ``kspace_file`` route (the bundle reads
-            the h5 file itself; the reference goes as a NIfTI file after registration / resampling).
+            the h5 file itself; the reference goes in memory after registration / resampling).
             A NIfTI / DICOM target is a magnitude image and a multi-coil h5 target a coil-combined
             one: neither is the Fourier transform of the acquired k-space, so they run without it.
 
     Returns:
         ``nifti`` (output path), ``dicom`` (folder or None), ``shape``, ``affine``, ``reference``
         (what was done to it), ``bundle``, ``data_consistency`` (``"on (...)"`` or ``"off: <why>"``),
-        ``data_consistency_applied`` and ``bundle_input`` (``"kspace_file"`` or ``"nifti"``); also
+        ``data_consistency_applied`` and ``bundle_input`` (``"kspace_file"``: the bundle read the h5 file, or
+        ``"nifti"``: the image volume, handed over in memory); for super-resolution ``sr_input`` (how the
+        bundle made its input, with the output ``file`` and ``geometry_from``, the volume whose grid it has); also
         written as ``run_info.json`` in the output folder (last, atomically: its presence marks the
         case as finished). ``skipped: True`` when the case was already finished.
 
@@ -153,6 +162,13 @@ def run_model(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}.")
     if "slice_batch_size" not in binfo["config"]:
         raise ValueError(f"Bundle {binfo['name']!r} has no 'slice_batch_size' in inference.json; cannot set the batch size.")
+    if "datalist" not in binfo["config"]:
+        raise ValueError(
+            f"Bundle {binfo['name']!r} has no 'datalist' in inference.json (an older bundle layout): the command hands "
+            "the bundle its volumes through that key; add \"datalist\" (the dataset's items) with \"dataset\": "
+            "{\"data\": \"@datalist\"} and load with monai_mcrecon.transforms.volume_input.LoadVolumed, as "
+            "bundles/mc_cdic_recon/configs/inference.json does."
+        )
     options = inference_options(binfo, device, amp, channels_last, compile, tile, tile_margin, log)
     suffix = "recon" if task == "recon" else "sr"
     uses_reference = reference is not None and binfo["needs_reference"]
@@ -232,50 +248,50 @@ def run_model(
     has_dc = "data_consistency_output" in binfo["config"]
     kspace_route, dc_reason = consistency_route(binfo, task, tgt, crop_to_recon_size, data_consistency, has_dc)
 
-    with tempfile.TemporaryDirectory(prefix="monai_mcrecon_") as tmp:
-        data_dir, bundle_out = Path(tmp) / "data", Path(tmp) / "out"
-        if not kspace_route:
-            save_nifti(tgt.array, tgt.affine, data_dir / case / f"{t_name}.nii.gz")
-        if ref is not None:
-            save_nifti(ref.array, ref.affine, data_dir / case / f"{r_name}.nii.gz")
-        overrides: dict[str, Any] = {
-            "bundle_root": str(binfo["root"]),
-            "dataset_dir": str(data_dir),
-            "output_dir": str(bundle_out),
-            "slice_batch_size": int(batch_size),
-            "simulate_acquisition": False,
-            # the slice inferer inside OptimizedInferer (older bundle layouts: the inferer itself)
-            ("slice_inferer#progress" if "slice_inferer" in binfo["config"] else "inferer#progress"): bool(progress),
-            **options,
-        }
-        if device:
-            overrides["device"] = str(device)
-        if ckpt is not None:
-            overrides["ckpt_path"] = str(Path(ckpt).resolve())
-        if has_dc and not data_consistency:
-            overrides["data_consistency_output"] = False
-        if kspace_route:  # the bundle reads the h5 file itself and keeps its acquired k-space
-            overrides["kspace_file"] = str(tgt.path.resolve())
-            overrides["kspace_crop_to_recon_size"] = False
-            overrides["kspace_coil_combine"] = coil_combine
-            if ref is not None:
-                overrides["reference_file"] = str(data_dir / case / f"{r_name}.nii.gz")
-        from monai_mcrecon.bundle.overrides import check_overrides
+    # the volumes go to the bundle in memory (its ``datalist``), and its prediction comes back from the
+    # evaluator's results: the bundle writes nothing (``save_nifti`` false)
+    from monai_mcrecon.transforms.volume_input import volume_image
 
-        check_overrides(binfo["config_file"], overrides)
-        log(
-            f"Running bundle {binfo['name']!r} on {tgt.array.shape[2]} slices of {tgt.array.shape[0]}x{tgt.array.shape[1]} "
-            f"(batches of {batch_size} slices, device {device or 'bundle default'}"
-            f"{', from the h5 k-space' if kspace_route else ''})."
-        )
-        record = run_inference_config(binfo["config_file"], overrides)
-        out_dir = bundle_out if kspace_route else bundle_out / case
-        produced = sorted(out_dir.glob(f"*_{suffix}.nii.gz"))
-        if not produced:
-            raise RuntimeError(f"The bundle wrote no *_{suffix}.nii.gz under {str(out_dir)!r}.")
-        pred = np.asarray(nib.load(str(produced[0])).dataobj, dtype=np.float32)
-        sidecar = produced[0].with_suffix("").with_suffix(".json")
-        extra = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+    item: dict[str, Any] = {"case_id": case}
+    item[t_name] = str(tgt.path.resolve()) if kspace_route else volume_image(tgt.array, tgt.affine, tgt.path)
+    if ref is not None:
+        item[r_name] = volume_image(ref.array, ref.affine, ref.path)
+    overrides: dict[str, Any] = {
+        "bundle_root": str(binfo["root"]),
+        "save_nifti": False,
+        "slice_batch_size": int(batch_size),
+        "simulate_acquisition": False,
+        # the slice inferer inside OptimizedInferer (older bundle layouts: the inferer itself)
+        ("slice_inferer#progress" if "slice_inferer" in binfo["config"] else "inferer#progress"): bool(progress),
+        **options,
+    }
+    if device:
+        overrides["device"] = str(device)
+    if ckpt is not None:
+        overrides["ckpt_path"] = str(Path(ckpt).resolve())
+    if has_dc and not data_consistency:
+        overrides["data_consistency_output"] = False
+    if kspace_route:  # the bundle reads the h5 file itself and keeps its acquired k-space
+        overrides["kspace_file"] = str(tgt.path.resolve())
+        overrides["kspace_crop_to_recon_size"] = False
+        overrides["kspace_coil_combine"] = coil_combine
+    from monai_mcrecon.bundle.overrides import check_overrides
+
+    check_overrides(binfo["config_file"], {**overrides, "datalist": [item]})
+    log(
+        f"Running bundle {binfo['name']!r} on {tgt.array.shape[2]} slices of {tgt.array.shape[0]}x{tgt.array.shape[1]} "
+        f"(batches of {batch_size} slices, device {device or 'bundle default'}"
+        f"{', from the h5 k-space' if kspace_route else ''})."
+    )
+    items = run_inference_config(binfo["config_file"], overrides, datalist=[item])
+    if not items or "pred_nifti" not in items[-1]:
+        raise RuntimeError(f"Bundle {binfo['name']!r} returned no prediction ('pred_nifti') for case {case!r}.")
+    pred = torch.as_tensor(items[-1]["pred_nifti"]).detach().cpu().float().numpy()[0]  # [X, Y, Z]
+    record = consistency_record(items)
+    extra = None
+    if isinstance(items[-1].get("sr_input"), Mapping):  # how the SR input was made (the bundle's sidecar json)
+        geometry = ref if lr_grid else tgt
+        extra = {"file": f"{case}_{suffix}.nii.gz", "geometry_from": str(geometry.path), **items[-1]["sr_input"]}
 
     dc_applied = isinstance(record, str) and record.startswith(("hard", "soft"))
     if dc_applied:

@@ -39,6 +39,7 @@ from monai_mcrecon.transforms.kspace_input import (
     FastMRIKspaceToImaged,
     kspace_file_datalist,
 )
+from monai_mcrecon.transforms.volume_input import LoadVolumed, volume_image
 from monai_mcrecon.transforms.natural import (
     LoadNaturalImage,
     LoadNaturalImaged,
@@ -136,6 +137,7 @@ __all__ = [
     "KspaceUndersample",
     "KspaceUndersampled",
     "LoadNaturalImage",
+    "LoadVolumed",
     "LoadNaturalImaged",
     "MoveSliceAxis",
     "MoveSliceAxisd",
@@ -166,4 +168,5 @@ __all__ = [
     "depth_from_disparity",
     "gaussian_kernel",
     "rigid_difference",
+    "volume_image",
 ]

@@ -7,7 +7,8 @@ traceback and no logged copy of the error (before: status 0 on the embedded demo
 refuses the typo too. The runs stop before the network runs (at ``initialize`` or at the first data
 item).
 
-The four command-line runs are made by one subprocess (:func:`_bundle_runs`): it imports ``monai.bundle``
+``evaluate.json`` run alone or before ``inference.json`` (it is an overlay of it) ends the same way, naming the list
+form. The command-line runs are made by one subprocess (:func:`_bundle_runs`): it imports ``monai.bundle``
 once (the seconds of every Python start with torch and MONAI) and runs each case in a fork of itself as
 ``python -m monai.bundle run ...`` would (``runpy`` runs the ``monai.bundle`` package as ``__main__`` with the
 case's arguments, stdout and stderr go to the case's files, and an error propagates to the interpreter's
@@ -115,10 +116,15 @@ def route(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
         "device": ["--device", DEVICE],
         "4d": ["--dataset_dir", str(root / "4d" / "data")],
         "grid": ["--dataset_dir", str(root / "grid" / "data")],
+        "overlay alone": [],
+        "overlay first": [],
     }
     for name in cases:
         (root / name).mkdir(exist_ok=True)
-    runs = _bundle_runs({n: (RECON / "inference.json", a, root / n / "out") for n, a in cases.items()})
+    config = {n: RECON / "inference.json" for n in cases}
+    config["overlay alone"] = RECON / "evaluate.json"
+    config["overlay first"] = f"['{RECON / 'evaluate.json'}','{RECON / 'inference.json'}']"
+    runs = _bundle_runs({n: (config[n], a, root / n / "out") for n, a in cases.items()})
     return {n: (*runs[n], root / n) for n in cases}
 
 
@@ -143,8 +149,35 @@ def test_monai_bundle_run_from_python_refuses_the_typo_too():
     found = find_user_error(info.value)
     assert isinstance(found, KeyError) and "'acceleraton' (did you mean 'acceleration'?)" in found.args[0]
     with pytest.raises(Exception) as info:
-        monai.bundle.create_workflow(config_file=str(RECON / "evaluate.json"), logging_file=False, datset_dir="/x")
+        monai.bundle.create_workflow(config_file=[str(RECON / "inference.json"), str(RECON / "evaluate.json")],
+                                     logging_file=False, datset_dir="/x")
     assert "'datset_dir' (did you mean 'dataset_dir'?)" in find_user_error(info.value).args[0]
+
+
+@pytest.mark.parametrize("case", ["overlay alone", "overlay first"])
+def test_evaluate_json_alone_or_first_names_the_list_form_with_inference_json(route, case):
+    """``evaluate.json`` is an overlay of ``inference.json``: alone it has no network nor data, and before
+    ``inference.json`` its keys would be replaced (the run would be inference)."""
+    rc, out, err, tmp_path = route[case]
+    line = _assert_one_line(rc, out, err, "is an overlay of inference.json")
+    assert f"""--config_file "['{RECON / 'inference.json'}','{RECON / 'evaluate.json'}']\"""" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_overlay_overrides_are_checked_on_the_merged_config(capsys):
+    from monai_mcrecon.bundle.locate import config_files
+    from monai_mcrecon.cli import main
+
+    files = [RECON / "inference.json", RECON / "evaluate.json"]
+    assert config_files(RECON.parent, "evaluate.json") == files and config_files(RECON.parent, "train.json") == [
+        RECON / "train.json"
+    ]
+    check_overrides(files, {"handlers#4#_disabled_": True, "split": "validation", "key_metric#psnr#save_details": False})
+    with pytest.raises(KeyError, match="'handlers#5#_disabled_'"):
+        check_overrides(files, {"handlers#5#_disabled_": True})  # 3 handlers of inference.json + 2 of evaluate.json
+    # monai-mcrecon run-bundle --config evaluate runs the overlay on its base
+    assert main(["run-bundle", "mc_cdic_recon", "--config", "evaluate", "--splt", "test"]) == 1
+    assert "'splt' (did you mean 'split'?) for inference.json, evaluate.json" in capsys.readouterr().err
 
 
 def test_known_overrides_and_new_arguments_of_a_component_pass():

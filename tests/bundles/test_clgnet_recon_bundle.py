@@ -34,7 +34,7 @@ def test_missing_vgg_weights_fail_clearly_instead_of_switching(tmp_path, cfg):
 
 
 def test_evaluate_and_inference_single_contrast(tiny_checkpoint, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "eval"))
+    run(config_file=cfg("inference.json", "evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path / "eval"))
     rows = read_rows(tmp_path / "eval" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     assert 20 < float(rows[0]["psnr_input"]) < 32

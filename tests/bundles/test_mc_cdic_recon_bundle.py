@@ -35,7 +35,7 @@ def test_training_writes_checkpoints_and_tensorboard(tiny_checkpoint):
 
 
 def test_evaluate_writes_metrics_figures_and_nifti(tiny_checkpoint, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path))
+    run(config_file=cfg("inference.json", "evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path))
     rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     for col in ("psnr", "ssim", "nmse", "psnr_input", "ssim_input", "nmse_input"):
@@ -102,7 +102,7 @@ def _case(root: Path, name: str, t2: np.ndarray | None, t1: np.ndarray | None) -
 
 def _evaluate(cfg, tmp_path, tiny_checkpoint, dataset_dir, **overrides):
     run(
-        config_file=cfg("evaluate.json"),
+        config_file=cfg("inference.json", "evaluate.json"),
         preset="tiny",
         ckpt_path=str(tiny_checkpoint),
         dataset_dir=str(dataset_dir),

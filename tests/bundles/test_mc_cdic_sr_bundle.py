@@ -20,7 +20,7 @@ TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "train#trainer#epoch_length": 2
 
 
 def test_evaluate_reports_sr_against_kspace_zero_padding(tiny_checkpoint, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path), scale=2)
+    run(config_file=cfg("inference.json", "evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path), scale=2)
     rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     assert set(rows[0]) == {"case_id", "psnr", "ssim", "nmse", "psnr_input", "ssim_input", "nmse_input"}

@@ -118,7 +118,7 @@ def test_bundle_input_is_invariant_to_the_units_of_the_scan(bundle):
     truth, hence on the degraded input) gives the same network input, and the truth's own range is
     only used by the named option ``truth_minmax``."""
     item = sample_datalist("test")[0]
-    cfg = f"{bundle_dir(bundle)}/configs/evaluate.json"
+    cfg = [f"{bundle_dir(bundle)}/configs/inference.json", f"{bundle_dir(bundle)}/configs/evaluate.json"]  # the overlay
 
     def prepared(mode, gain):
         p = ConfigParser()
@@ -126,7 +126,7 @@ def test_bundle_input_is_invariant_to_the_units_of_the_scan(bundle):
         p["normalization"] = mode
         d = dict(item)
         for t in p.get_parsed_content("preprocessing").transforms:
-            if type(t).__name__ in ("KspaceUndersampled", "KspaceTruncated"):
+            if type(t).__name__ in ("KspaceUndersampled", "PrepareSRInputd"):  # the degradation
                 d["target"] = d["target"] * gain
                 if "reference" in d:
                     d["reference"] = d["reference"] * gain
