@@ -1,0 +1,3 @@
+# init = the MSTN weights shipped before issue 24 (trained on the 7-image sample): git show cd4bed1:monai_mcrecon/bundles/mstn_dehaze/models/model.pt > runs/init_mstn_shipped.pt
+# train.json: colour augmentation scales brightness only (RandScaleIntensityd channel_wise false) + channel permutation
+nohup env OMP_NUM_THREADS=2 python -m monai.bundle run --config_file bundles/mstn_dehaze/configs/train.json --logging_file bundles/mstn_dehaze/configs/logging.conf --output_dir runs/mstn_photos_ft --init_ckpt runs/init_mstn_shipped.pt --learning_rate 0.0002 --patch_size "[96, 96]" --iterations_per_epoch 150 --max_epochs 8 --val_interval 1 --checkpoint_interval 1 > runs/mstn_photos_ft/train.log 2>&1 &
