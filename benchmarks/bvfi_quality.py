@@ -33,11 +33,13 @@ from monai.bundle import ConfigParser
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from monai_mcrecon.baselines import tvl1_interpolate
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.losses.bvfi import BVFILoss
 from monai_mcrecon.networks.nets.bvfi import BVFI
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "bvfi_blurry_vfi" / "configs"
+EVALUATE = [str(f) for f in config_files(CFG.parent, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 SSIM_KW = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False,
            "channel_axis": 0}
 
@@ -49,7 +51,7 @@ def score(pred: torch.Tensor, gt: torch.Tensor) -> tuple[float, float]:
 
 def evaluate(ckpt: str, preset: str, dataset_dir: str | None, tvl1: bool):
     parser = ConfigParser()
-    parser.read_config(str(CFG / "evaluate.json"))
+    parser.read_config(EVALUATE)
     parser["preset"] = preset
     parser["dataset_dir"] = dataset_dir
     parser["device"] = "$torch.device('cpu')"

@@ -35,10 +35,12 @@ from monai.bundle import ConfigParser
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from monai_mcrecon.baselines import richardson_lucy_deblur
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.networks.nets.deep_rl import DeepRL
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "deep_rl_deblur" / "configs"
+EVALUATE = [str(f) for f in config_files(CFG.parent, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 METHODS = ("blurred", "skimage RL", "RL (same updates)", "Deep RL")
 
 
@@ -55,7 +57,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 def load_dataset(split: str, dataset_dir: str | None = None):
     """The evaluate.json dataset (fixed-seed saturated blur) of ``split`` (or of a folder of clean images)."""
     parser = ConfigParser()
-    parser.read_config(str(CFG / "evaluate.json"))
+    parser.read_config(EVALUATE)
     parser["split"] = split
     parser["dataset_dir"] = dataset_dir
     parser["device"] = "$torch.device('cpu')"

@@ -29,11 +29,13 @@ import torch
 from common import emit, save_bar_figure
 from monai.bundle import run
 
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.losses.fgdcn import FGDCNLoss
 from monai_mcrecon.networks.nets.fgdcn import FGDCN
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "fgdcn_vfi" / "configs"
+EVALUATE = [str(f) for f in config_files(CFG.parent, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 METHODS = (("frame averaging", "input"), ("TV-L1 warping", "tvl1"), ("FGDCN", ""))
 SELF_ENSEMBLE = ("FGDCN + self-ensemble", "se")
 
@@ -41,7 +43,7 @@ SELF_ENSEMBLE = ("FGDCN + self-ensemble", "se")
 def evaluate(ckpt: str, preset: str, dataset_dir: str | None, **overrides) -> list[dict]:
     """Per-triplet rows of the bundle's metrics.csv (the ``mean`` row dropped)."""
     with tempfile.TemporaryDirectory() as tmp:
-        run(config_file=str(CFG / "evaluate.json"), ckpt_path=ckpt, preset=preset, dataset_dir=dataset_dir,
+        run(config_file=EVALUATE, ckpt_path=ckpt, preset=preset, dataset_dir=dataset_dir,
             output_dir=tmp, save_figures=False, device="$torch.device('cpu')", **overrides)
         rows = list(csv.DictReader(open(Path(tmp) / "metrics.csv")))
     return [r for r in rows if r["case_id"] != "mean"]

@@ -24,10 +24,12 @@ from common import emit
 from monai.bundle import ConfigParser
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.networks.nets.spdnet import SPDNet
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "spdnet_derain" / "configs"
+EVALUATE = [str(f) for f in config_files(CFG.parent, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 
 
 def y_channel(img: np.ndarray) -> np.ndarray:
@@ -51,7 +53,7 @@ def scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def evaluate(ckpt: str, preset: str, dataset_dir: str | None) -> tuple[list[dict], list[tuple]]:
     parser = ConfigParser()
-    parser.read_config(str(CFG / "evaluate.json"))
+    parser.read_config(EVALUATE)
     parser["preset"] = preset
     parser["dataset_dir"] = dataset_dir
     parser["device"] = "$torch.device('cpu')"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from common import bundle_mean, emit, metrics_table, save_bar_figure
 from monai.transforms import LoadImage
 
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.data import sample_datalist
 from monai_mcrecon.kspace import truncate_image
 from monai_mcrecon.metrics import nmse, psnr, ssim
@@ -31,6 +32,7 @@ from monai_mcrecon.transforms import ScaleIntensityRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "bundles" / "mc_cdic_sr" / "configs"
+EVALUATE = [str(f) for f in config_files(CFG.parent, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 
 
 def _volumes(contrast: str = "t2"):
@@ -69,7 +71,7 @@ def classical(scale: float) -> dict[str, tuple[float, float, float]]:
 
 
 def mc_cdic(ckpt: str, scale: float) -> tuple[float, float, float, float]:
-    mean = bundle_mean(str(CFG / "evaluate.json"), ckpt_path=ckpt, scale=scale)
+    mean = bundle_mean(EVALUATE, ckpt_path=ckpt, scale=scale)
     return mean["psnr"], mean["ssim"], mean["nmse"], mean["psnr_input"]
 
 

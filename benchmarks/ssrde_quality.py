@@ -27,11 +27,13 @@ from common import emit, save_bar_figure
 from monai.bundle import ConfigParser
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from monai_mcrecon.bundle.locate import config_files
 from monai_mcrecon.losses.stereo import SSRDELoss
 from monai_mcrecon.networks.nets.ssrde_fnet import SSRDEFNet
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "ssrde_stereo_sr"
+EVALUATE = [str(f) for f in config_files(BUNDLE, "evaluate.json")]  # evaluate.json is an overlay: [inference.json, evaluate.json]
 SSIM_KW = {"data_range": 1.0, "gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "channel_axis": 0}
 
 
@@ -49,7 +51,7 @@ def _epe(pred: torch.Tensor, gt: torch.Tensor) -> float:
 
 def evaluate(stereo_ckpt: Path, mono_ckpt: Path, preset: str, dataset_dir: str | None):
     parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "evaluate.json"))
+    parser.read_config(EVALUATE)
     parser["dataset_dir"] = dataset_dir
     dataset = parser.get_parsed_content("dataset")
     nets = {"single-view (same size)": _load(mono_ckpt, preset, False), "SSRDE-FNet": _load(stereo_ckpt, preset, True)}

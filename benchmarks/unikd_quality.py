@@ -46,6 +46,8 @@ from monai_mcrecon.bundle.locate import config_files
 ROOT = Path(__file__).resolve().parents[1]
 CLS = ROOT / "bundles" / "unikd_classification" / "configs"
 MCC = ROOT / "bundles" / "unikd_mccdic" / "configs"
+# evaluate.json is an overlay: [inference.json, evaluate.json]
+CLS_EVALUATE, MCC_EVALUATE = ([str(f) for f in config_files(c.parent, "evaluate.json")] for c in (CLS, MCC))
 WEIGHTS = ROOT / "benchmarks" / "weights"
 # runs whose model_final.pt is the bundle's shipped file (byte-identical, so not stored twice)
 SHIPPED_RUNS = {
@@ -78,13 +80,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def _accuracy(ckpt: Path, preset: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        run(config_file=str(CLS / "evaluate.json"), ckpt_path=str(ckpt), preset=preset, output_dir=tmp)
+        run(config_file=CLS_EVALUATE, ckpt_path=str(ckpt), preset=preset, output_dir=tmp)
         return float(next(csv.DictReader(open(Path(tmp) / "metrics.csv")))["accuracy"])
 
 
-def _params(config: Path, net_id: str, **overrides) -> int:
+def _params(config: Path | list[str], net_id: str, **overrides) -> int:
     parser = ConfigParser()
-    parser.read_config(str(config))
+    parser.read_config(config if isinstance(config, list) else str(config))
     parser.update(overrides)
     return sum(p.numel() for p in parser.get_parsed_content(net_id).parameters() if p.requires_grad)
 
@@ -112,8 +114,8 @@ def classification(args) -> None:
         per_method[method] = accs
         rows.append((METHODS[method], *_mean_std(accs), accs))
     teacher = 100 * _accuracy(Path(args.teacher_ckpt), "teacher_small")
-    n_s = _params(CLS / "evaluate.json", "network_def", preset="small")
-    n_t = _params(CLS / "evaluate.json", "network_def", preset="teacher_small")
+    n_s = _params(CLS_EVALUATE, "network_def", preset="small")
+    n_t = _params(CLS_EVALUATE, "network_def", preset="teacher_small")
     labels = "all 1,257 training images" if args.labelled_per_class is None else f"{args.labelled_per_class} labelled training images per class ({10 * args.labelled_per_class} images)"
     lines = [
         f"UniKD on scikit-learn digits (32x32, 540 held-out images), top-1 accuracy (%), seeds {args.seeds}; "
@@ -183,7 +185,7 @@ def mccdic(args) -> None:
                 raise FileNotFoundError(f"Missing runs {missing}: train them with the commands in the bundle docs (same budget), then rerun.")
         else:  # diagnostic rows: the seeds that were run
             ckpts = [c for c in ckpts if c.exists()]
-        results[mode] = [bundle_mean(str(MCC / "evaluate.json"), ckpt_path=str(c), **common) for c in ckpts]
+        results[mode] = [bundle_mean(MCC_EVALUATE, ckpt_path=str(c), **common) for c in ckpts]
     parser = ConfigParser()
     parser.read_config(str(MCC / "train.json"))
     student, teacher_net = parser.get_parsed_content("student_def"), parser.get_parsed_content("teacher_def")

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config", default="inference",
         help="config name under configs/ (inference, evaluate, train...); an overlay runs on top of its base "
-        "(evaluate of the MRI bundles: configs/inference.json, then configs/evaluate.json).",
+        "(evaluate of every bundle: configs/inference.json, then configs/evaluate.json).",
     )
     p.add_argument(
         "--trust-bundle", action="store_true",

@@ -25,8 +25,8 @@ engine exist. It
 3. checks the resolved ``device`` (:func:`check_device`), whether it is the config's default
    expression or an override such as ``--device cuda``.
 
-A config that is an overlay of another (``evaluate.json`` of the MRI bundles holds only what evaluation adds
-to their ``inference.json``) extends ``initialize`` with :func:`check_overlay` (``"+initialize"``): run alone,
+A config that is an overlay of another (the ``evaluate.json`` of every bundle holds only what evaluation adds
+to its ``inference.json``) extends ``initialize`` with :func:`check_overlay` (``"+initialize"``): run alone,
 it ends with one line naming the list form ``--config_file "['.../inference.json','.../evaluate.json']"``
 (MONAI warns first that it cannot merge the overlay's ``+`` keys into a missing base).
 
@@ -104,7 +104,7 @@ def check_bundle_run(device: Any = None) -> None:
 
 
 def check_overlay(base: str = "inference.json", overlay: str = "evaluate.json") -> None:
-    """The ``"+initialize"`` entry of an overlay config (``evaluate.json`` of the MRI bundles, on their
+    """The ``"+initialize"`` entry of an overlay config (``evaluate.json`` of every bundle, on its
     ``inference.json``): refuse a run of it without its base before it (:func:`check_overlay_order`).
 
     MONAI merges the config files of a run in order; an overlay holds only the keys that differ from its base,

@@ -1,6 +1,6 @@
 """Where the shipped bundles are, which bundle folders the command trusts, what the command reads
 of a bundle (``bundle_info``: its task and whether it needs a reference, from ``configs/metadata.json``), and
-which files a config runs with (``config_files``: an overlay such as the MRI bundles' ``evaluate.json`` runs on
+which files a config runs with (``config_files``: an overlay such as every bundle's ``evaluate.json`` runs on
 top of its base, ``inference.json``).
 
 Standard library only at import time: ``monai-mcrecon --help`` and argument errors answer without torch.
@@ -106,7 +106,7 @@ def overlay_base(config_file: str | Path) -> Path | None:
 
 def config_files(root: str | Path, name: str) -> list[Path]:
     """The files MONAI runs for ``configs/<name>`` of the bundle in ``root``, in merge order: the file itself,
-    after its base when it is an overlay (the MRI bundles' ``evaluate.json``: ``[inference.json, evaluate.json]``,
+    after its base when it is an overlay (every bundle's ``evaluate.json``: ``[inference.json, evaluate.json]``,
     the ``--config_file "['.../inference.json','.../evaluate.json']"`` of the command line)."""
     path = Path(root) / "configs" / name
     base = overlay_base(path)

@@ -8,11 +8,12 @@ refuses the typo too. The runs stop before the network runs (at ``initialize`` o
 item).
 
 ``evaluate.json`` run alone or before ``inference.json`` (it is an overlay of it) ends the same way, naming the list
-form. The command-line runs are made by one subprocess (:func:`_bundle_runs`): it imports ``monai.bundle``
+form; so does the ``evaluate.json`` of every bundle run alone (all are overlays, and each merges with its base). The command-line runs are made by one subprocess (:func:`_bundle_runs`): it imports ``monai.bundle``
 once (the seconds of every Python start with torch and MONAI) and runs each case in a fork of itself as
 ``python -m monai.bundle run ...`` would (``runpy`` runs the ``monai.bundle`` package as ``__main__`` with the
-case's arguments, stdout and stderr go to the case's files, and an error propagates to the interpreter's
-top level, whose ``sys.excepthook`` and exit status are the ones under test).
+case's arguments, stdout and stderr go to the case's files, and what leaves ``__main__`` meets what the
+interpreter's top level does: ``sys.excepthook``, the exit status, a ``SystemExit`` message; the fork then
+ends with ``os._exit``, skipping the seconds of tearing down torch).
 """
 
 from __future__ import annotations
@@ -30,19 +31,29 @@ import pytest
 import torch
 
 from monai_mcrecon.bundle.checks import QuietUserErrors, check_device, find_user_error
-from monai_mcrecon.bundle.locate import bundle_dir
+from monai_mcrecon.bundle.locate import (
+    bundle_dir,
+    config_files,
+    overlay_base,
+    shipped_bundles,
+)
 from monai_mcrecon.bundle.overrides import check_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 RECON = Path(bundle_dir("mc_cdic_recon")) / "configs"
 PREFIX = "monai.bundle run: error: "
+#: every bundle with an ``evaluate.json`` (an overlay of its ``inference.json``) -> its case of :func:`route` run alone
+EVALUATE_BUNDLES = [b for b in shipped_bundles() if (Path(bundle_dir(b)) / "configs" / "evaluate.json").is_file()]
+ALONE = {b: "overlay alone" if b == "mc_cdic_recon" else f"alone {b}" for b in EVALUATE_BUNDLES}
 
 
 # One process runs every case: each in a fork of it, as `python -m monai.bundle <argv>` with stdout / stderr in
 # the case's files; an exception leaves the fork through the interpreter's top level (sys.excepthook, status 1).
 _FORKS = r"""
 import json, os, runpy, sys
-import monai.bundle.scripts  # paid once, before the forks
+import monai.bundle.scripts  # paid once, before the forks, with what every bundle config imports
+import ignite.engine, monai_mcrecon.bundle.checks, monai_mcrecon.bundle.overrides, monai_mcrecon.handlers.checkpoint
+import monai_mcrecon.handlers.writers, monai_mcrecon.metrics.handlers
 codes = []
 for case in json.loads(sys.argv[1]):
     sys.stdout.flush()
@@ -54,8 +65,21 @@ for case in json.loads(sys.argv[1]):
             os.dup2(f, fd)
             os.close(f)
         sys.argv = [sys.argv[0], *case["argv"]]
-        runpy.run_module("monai.bundle", run_name="__main__", alter_sys=True)
-        sys.exit(0)
+        # what the interpreter's top level does with what leaves __main__ (sys.excepthook, the exit status, a
+        # SystemExit message), then os._exit: tearing a torch interpreter down cost 4 s per case
+        try:
+            runpy.run_module("monai.bundle", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as e:
+            code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+            if not isinstance(e.code, (int, type(None))):
+                print(e.code, file=sys.stderr)
+        except BaseException:
+            sys.excepthook(*sys.exc_info())
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 print(json.dumps(codes))
 """
@@ -119,10 +143,11 @@ def route(tmp_path_factory) -> dict[str, tuple[int, str, str, Path]]:
         "overlay alone": [],
         "overlay first": [],
     }
+    cases.update({case: [] for case in ALONE.values()})
     for name in cases:
         (root / name).mkdir(exist_ok=True)
     config = {n: RECON / "inference.json" for n in cases}
-    config["overlay alone"] = RECON / "evaluate.json"
+    config.update({case: Path(bundle_dir(b)) / "configs" / "evaluate.json" for b, case in ALONE.items()})
     config["overlay first"] = f"['{RECON / 'evaluate.json'}','{RECON / 'inference.json'}']"
     runs = _bundle_runs({n: (config[n], a, root / n / "out") for n, a in cases.items()})
     return {n: (*runs[n], root / n) for n in cases}
@@ -161,6 +186,37 @@ def test_evaluate_json_alone_or_first_names_the_list_form_with_inference_json(ro
     rc, out, err, tmp_path = route[case]
     line = _assert_one_line(rc, out, err, "is an overlay of inference.json")
     assert f"""--config_file "['{RECON / 'inference.json'}','{RECON / 'evaluate.json'}']\"""" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bundle", EVALUATE_BUNDLES)
+def test_every_evaluate_json_is_an_overlay_refused_alone(route, bundle):
+    """Every bundle's ``evaluate.json`` holds only what evaluation adds to its ``inference.json`` (the model-zoo
+    convention): it names its base, repeats none of its entries, merges with it without a ``+`` key left
+    dangling, every reference of the merged evaluator resolves, and run alone it ends with the one line naming
+    the list form."""
+    import warnings
+
+    from monai.bundle import ConfigParser
+
+    configs = Path(bundle_dir(bundle)) / "configs"
+    base, overlay = configs / "inference.json", configs / "evaluate.json"
+    assert overlay_base(overlay) == base
+    assert config_files(configs.parent, "evaluate.json") == [base, overlay]
+    own, inherited = json.loads(overlay.read_text()), json.loads(base.read_text())
+    assert [k for k in own if k in inherited and own[k] == inherited[k]] == []  # no copy of an entry of inference.json
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parser = ConfigParser()
+        parser.read_config([str(base), str(overlay)])
+    assert not [w for w in caught if "Can't merge entry" in str(w.message)]
+    evaluator = parser.get_parsed_content("evaluator", instantiate=False, eval_expr=False)  # every reference resolves
+    assert evaluator.get_config()["_target_"]
+    assert any(e.get("_target_") == "monai_mcrecon.bundle.checks.check_overlay" for e in parser["initialize"]
+               if isinstance(e, dict))
+    rc, out, err, tmp_path = route[ALONE[bundle]]
+    line = _assert_one_line(rc, out, err, "is an overlay of inference.json")
+    assert f"""--config_file "['{base}','{overlay}']\"""" in line
     assert not (tmp_path / "out").exists()
 
 

@@ -20,6 +20,7 @@ from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.bvfi import BVFI
 
 BUNDLE = "bvfi_blurry_vfi"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32],
               "use_clips": "false"}  # the shipped sample, whether or not the clip collection is installed
 SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
@@ -81,7 +82,7 @@ def test_training_validates_on_held_apart_clips_and_keeps_the_best_weights(tiny_
 
 
 def test_evaluate_writes_overall_and_per_time_metrics_and_figures(tiny_checkpoint, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         window_stride=10)
     rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "bikes_c_0000", "carphone_b_0000"]
@@ -119,14 +120,14 @@ def _clip_folder(root: Path, n: int, h: int, w: int, seed: int) -> Path:
 def test_evaluate_is_deterministic_on_a_user_folder(tiny_checkpoint, tmp_path, cfg, read_rows):
     folder = _clip_folder(tmp_path / "clips", 16, 20, 27, seed=0)
     for name in ("a", "b"):
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
             output_dir=str(tmp_path / name), save_images=False)
     rows_a, rows_b = read_rows(tmp_path / "a" / "metrics.csv"), read_rows(tmp_path / "b" / "metrics.csv")
     assert [r["case_id"] for r in rows_a] == ["mean", "pan_0000", "pan_0001", "walk_0000", "walk_0001"]
     assert rows_a == rows_b
     short = _clip_folder(tmp_path / "short", 10, 20, 27, seed=1)
     with pytest.raises(Exception) as info:
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(short),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(short),
             output_dir=str(tmp_path / "c"), save_images=False)
     chain, e = [], info.value
     while e is not None:
@@ -177,7 +178,7 @@ def test_net_in_out_verifies_with_the_times_as_extra_argument(cfg):
 
 
 def test_configs_share_the_network_and_the_blur_protocol(cfg, bundle_root):
-    cfgs = {n: ConfigParser.load_config_file(cfg(n)) for n in ("train.json", "evaluate.json", "inference.json")}
+    cfgs = {n[-1]: ConfigParser.load_config_files(cfg(*n)) for n in (("train.json",), EVALUATE, ("inference.json",))}
     for config in cfgs.values():
         assert config["network_def"]["_target_"] == "monai_mcrecon.networks.nets.bvfi.BVFI.from_preset"
         assert config["blur"] == cfgs["train.json"]["blur"] and config["times"] == [0.25, 0.5, 0.75]
@@ -192,7 +193,7 @@ def test_shipped_small_weights_against_frame_averaging(tmp_path, cfg, read_rows)
     this test evaluates every 9th window only, where the sign of so small a margin is not stable)."""
     state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     BVFI.from_preset("small").load_state_dict(state)
-    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu", window_stride=9)
+    run(config_file=cfg(*EVALUATE), output_dir=str(tmp_path), save_images=False, device="cpu", window_stride=9)
     mean = read_rows(tmp_path / "metrics.csv")[0]
     for t in ("t0.25", "t0.75"):
         assert float(mean[f"psnr_{t}"]) > float(mean[f"psnr_input_{t}"]) + 1.0

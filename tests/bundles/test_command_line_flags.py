@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from monai.bundle import ConfigParser
 
-from monai_mcrecon.bundle.locate import bundle_dir, shipped_bundles
+from monai_mcrecon.bundle.locate import bundle_dir, config_files, shipped_bundles
 from monai_mcrecon.bundle.overrides import as_bool
 
 # helpers that parse a flag's string themselves (tested with the helpers)
@@ -52,7 +52,7 @@ def test_as_bool_reads_command_line_spellings():
 def test_a_false_string_turns_figures_and_the_tvl1_baseline_off(tmp_path):
     """``--tvl1_baseline false --save_figures false`` as monai.bundle's command line passes them."""
     parser = ConfigParser()
-    parser.read_config(str(Path(bundle_dir("fgdcn_vfi")) / "configs" / "evaluate.json"))
+    parser.read_config([str(f) for f in config_files(bundle_dir("fgdcn_vfi"), "evaluate.json")])  # the overlay on inference.json
     parser.update({"output_dir": str(tmp_path)})
     assert "psnr_tvl1" in parser.get_parsed_content("columns")
     writers = [type(h).__name__ for h in parser.get_parsed_content("handlers")]

@@ -23,6 +23,7 @@ from monai_mcrecon.transforms.natural import load_blur_kernel
 from monai_mcrecon.networks.nets.deep_rl import DeepRL
 
 BUNDLE = "deep_rl_deblur"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32],
               "use_photos": "false"}  # the shipped sample, whether or not the photo collection is installed
 SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
@@ -44,7 +45,7 @@ def test_training_writes_checkpoints_tensorboard_and_recipe(tiny_checkpoint):
 
 
 def test_evaluate_writes_metrics_figures_and_restored_images(tiny_checkpoint, tmp_path, cfg, read_rows, bundle_root):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), output_dir=str(tmp_path),
         rl_num_iter=3)
     rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", *TEST_CASES]
@@ -69,7 +70,7 @@ def test_evaluate_is_deterministic_and_accepts_a_plain_folder(tiny_checkpoint, t
     Image.fromarray((rng.random((40, 53, 3)) * 255).astype(np.uint8)).save(folder / "rgb_odd.png")
     Image.fromarray((rng.random((37, 48)) * 255).astype(np.uint8)).save(folder / "gray.jpg")
     for name in ("a", "b"):
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(folder), output_dir=str(tmp_path / name), save_images=False, rl_num_iter=2)
     rows_a, rows_b = read_rows(tmp_path / "a" / "metrics.csv"), read_rows(tmp_path / "b" / "metrics.csv")
     assert [r["case_id"] for r in rows_a] == ["mean", "gray", "rgb_odd"]
@@ -166,8 +167,8 @@ def test_net_in_out_verifies_with_the_kernel_in_a_fourth_channel(cfg):
 def test_metadata_matches_network_contract(cfg, bundle_root):
     meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     fmt = meta["network_data_format"]
-    for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(cfg(name))["network_def"]
+    for names in (("train.json",), EVALUATE, ("inference.json",)):
+        net = ConfigParser.load_config_files(cfg(*names))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.deep_rl.DeepRL.from_preset"
     assert fmt["inputs"]["image"]["num_channels"] == 4 and list(fmt["inputs"]) == ["image"]  # RGB + the kernel channel
     assert fmt["outputs"]["pred"]["num_channels"] == 3
@@ -177,6 +178,6 @@ def test_metadata_matches_network_contract(cfg, bundle_root):
 def test_shipped_small_weights_beat_richardson_lucy(tmp_path, cfg, read_rows):
     state = torch.load(SHIPPED, map_location="cpu", weights_only=True)
     DeepRL.from_preset("small").load_state_dict(state)
-    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu")
+    run(config_file=cfg(*EVALUATE), output_dir=str(tmp_path), save_images=False, device="cpu")
     mean = read_rows(tmp_path / "metrics.csv")[0]
     assert float(mean["psnr"]) > float(mean["psnr_rl"]) > float(mean["psnr_input"])

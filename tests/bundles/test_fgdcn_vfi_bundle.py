@@ -21,6 +21,7 @@ from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.fgdcn import FGDCN
 
 BUNDLE = "fgdcn_vfi"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "patch_size": [32, 32], "batch_size": 2,
               "val_interval": 1, "use_clips": "false"}  # the shipped sample, whether or not the clip collection is installed
 
@@ -142,7 +143,7 @@ def test_robust_distillation_option_reaches_the_loss(tmp_path, cfg):
 
 
 def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint, clips, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path))
     rows = read_rows(tmp_path / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "pan_0000", "pan_0001", "pan_0002", "tilt_0000"]
@@ -164,7 +165,7 @@ def test_evaluate_writes_metrics_with_both_baselines_and_figures(tiny_checkpoint
 
 
 def test_evaluate_without_tvl1_has_the_four_standard_columns(tiny_checkpoint, clips, tmp_path, cfg, read_rows):
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(clips),
         output_dir=str(tmp_path), tvl1_baseline=False, save_figures=False, stride=2)
     rows = read_rows(tmp_path / "metrics.csv")
     assert list(rows[0]) == ["case_id", "psnr", "ssim", "psnr_input", "ssim_input"]
@@ -211,8 +212,8 @@ def test_net_in_out_verifies_with_the_frames_stacked_along_the_channels(cfg):
 
 def test_configs_build_the_same_network(cfg, bundle_root):
     meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
-    for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(cfg(name))["network_def"]
+    for names in (("train.json",), EVALUATE, ("inference.json",)):
+        net = ConfigParser.load_config_files(cfg(*names))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.fgdcn.FGDCN.from_preset"
     fmt = meta["network_data_format"]
     assert fmt["inputs"]["image"]["num_channels"] == 6 and list(fmt["inputs"]) == ["image"]  # two RGB frames stacked
@@ -241,7 +242,7 @@ SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 def shipped_eval(cfg, read_rows):
     def evaluate(out, **overrides) -> dict:
         # every 4th held-out triplet keeps the test short (11 of 44; benchmarks/fgdcn_quality.py runs all)
-        run(config_file=cfg("evaluate.json"), output_dir=str(out), save_figures=False, stride=4, device="cpu", **overrides)
+        run(config_file=cfg(*EVALUATE), output_dir=str(out), save_figures=False, stride=4, device="cpu", **overrides)
         return {k: float(v) for k, v in read_rows(out / "metrics.csv")[0].items() if k != "case_id"}
 
     return evaluate

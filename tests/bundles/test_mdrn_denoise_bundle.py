@@ -18,6 +18,7 @@ from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.data.natural import natural_sample_datalist
 
 BUNDLE = "mdrn_denoise"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 NO_FIGURES = {"handlers#4#_disabled_": True}  # the RestorationFigureWriter entry of evaluate.json
 TINY = {"preset": "tiny", "teacher_preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "val_interval": 1,
@@ -69,7 +70,7 @@ def test_distill_without_teacher_checkpoint_names_the_fix(tmp_path, cfg):
 
 def test_evaluate_writes_metrics_figures_and_restored_pngs(checkpoints, tmp_path, cfg, read_rows):
     ckpt = str(checkpoints["plain"] / "model_final.pt")
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "a"))
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "a"))
     rows = read_rows(tmp_path / "a" / "metrics.csv")
     cases = ["camera", "chelsea", "coins", "motorcycle_left"]
     assert [r["case_id"] for r in rows] == ["mean", *cases]
@@ -86,7 +87,7 @@ def test_evaluate_writes_metrics_figures_and_restored_pngs(checkpoints, tmp_path
         clean = np.asarray(Image.open(item["label"]).convert("L"))
         assert restored.shape == clean.shape  # any H, W is restored at full size
     # the noise is fixed by the seed and the case id: a second run (figures off) gives the same numbers
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "b"), **NO_FIGURES)
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / "b"), **NO_FIGURES)
     assert read_rows(tmp_path / "b" / "metrics.csv") == rows
 
 
@@ -95,7 +96,7 @@ def test_evaluate_sigma_is_overridable(checkpoints, tmp_path, cfg, read_rows):
     Image.fromarray(np.full((96, 80), 128, dtype=np.uint8)).save(tmp_path / "imgs" / "flat.png")
     for sigma in (15, 50):
         run(
-            config_file=cfg("evaluate.json"),
+            config_file=cfg(*EVALUATE),
             preset="tiny",
             ckpt_path=str(checkpoints["plain"] / "model_final.pt"),
             dataset_dir=str(tmp_path / "imgs"),
@@ -113,7 +114,7 @@ def test_evaluate_accepts_a_plain_folder_of_rgb_and_gray_images(checkpoints, tmp
     Image.fromarray(rng.integers(0, 256, (37, 45, 3), dtype=np.uint8)).save(tmp_path / "imgs" / "rgb.png")
     Image.fromarray(rng.integers(0, 256, (30, 21), dtype=np.uint8)).save(tmp_path / "imgs" / "gray.jpg")
     run(
-        config_file=cfg("evaluate.json"),
+        config_file=cfg(*EVALUATE),
         preset="tiny",
         ckpt_path=str(checkpoints["plain"] / "model_final.pt"),
         dataset_dir=str(tmp_path / "imgs"),
@@ -149,7 +150,7 @@ def test_mri_configuration_trains_and_evaluates_with_rician_noise(tmp_path, cfg,
     info = json.loads((tmp_path / "train" / "training_info.json").read_text())
     assert info["in_channels"] == 1
     run(
-        config_file=cfg("evaluate.json", "mri_common.json", "evaluate_mri.json"),
+        config_file=cfg(*EVALUATE, "mri_common.json", "evaluate_mri.json"),
         preset="tiny",
         ckpt_path=str(ckpt),
         output_dir=str(tmp_path / "eval"),

@@ -20,6 +20,7 @@ from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.spdnet import SPDNet, SPDNetOutput
 
 BUNDLE = "spdnet_derain"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "batch_size": 2, "patch_size": [32, 32],
               "use_photos": "false"}  # the shipped sample, whether or not the photo collection is installed
 SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
@@ -62,7 +63,7 @@ def test_training_loss_is_the_release_sum_of_three_mse(cfg):
 
 def test_evaluate_on_a_folder_writes_metrics_figures_and_restored_images(tiny_checkpoint, clean_folder, tmp_path, cfg, read_rows):
     for out in (tmp_path / "run1", tmp_path / "run2"):
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(clean_folder), output_dir=str(out))
     rows = read_rows(tmp_path / "run1" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "a_rgb", "b_gray", "c_rgb"]
@@ -107,15 +108,15 @@ def test_net_in_out_verifies_for_any_size(size, cfg):
 def test_metadata_matches_network_contract(cfg, bundle_root):
     meta = json.loads((bundle_root / "configs" / "metadata.json").read_text())
     fmt = meta["network_data_format"]
-    for name in ("train.json", "evaluate.json", "inference.json"):
-        net = ConfigParser.load_config_file(cfg(name))["network_def"]
+    for names in (("train.json",), EVALUATE, ("inference.json",)):
+        net = ConfigParser.load_config_files(cfg(*names))["network_def"]
         assert net["_target_"] == "monai_mcrecon.networks.nets.spdnet.SPDNet.from_preset"
     assert fmt["inputs"]["image"]["num_channels"] == 3 and fmt["outputs"]["pred"]["num_channels"] == 3
 
 
 def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path, cfg):
     with pytest.raises(Exception) as info:
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(tmp_path / "nope"), output_dir=str(tmp_path / "out"))
     text = "".join(str(e) for e in _chain(info.value))
     assert "does not exist" in text and "nope" in text
@@ -131,7 +132,7 @@ def _chain(exc):
 def test_shipped_small_weights_gain_3_db_over_the_rainy_input(tmp_path, cfg, read_rows):
     net = SPDNet.from_preset("small")
     net.load_state_dict(torch.load(SHIPPED, map_location="cpu", weights_only=True))
-    run(config_file=cfg("evaluate.json"), output_dir=str(tmp_path), save_images=False, device="cpu")
+    run(config_file=cfg(*EVALUATE), output_dir=str(tmp_path), save_images=False, device="cpu")
     mean = read_rows(tmp_path / "metrics.csv")[0]
     assert mean["case_id"] == "mean"
     assert float(mean["psnr"]) >= float(mean["psnr_input"]) + 3.0

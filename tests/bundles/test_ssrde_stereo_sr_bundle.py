@@ -21,6 +21,7 @@ from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.networks.nets.ssrde_fnet import SSRDEFNet
 
 BUNDLE = "ssrde_stereo_sr"
+EVALUATE = ("inference.json", "evaluate.json")  # evaluate.json is an overlay: run on top of inference.json
 TINY_TRAIN = {"preset": "tiny", "max_epochs": 1, "iterations_per_epoch": 2, "batch_size": 2, "patch_size": [32, 64]}
 SHIPPED = Path(bundle_dir(BUNDLE)) / "models" / "model.pt"
 MONO = SHIPPED.with_name("mono_baseline.pt")
@@ -105,7 +106,7 @@ def test_training_loss_is_the_release_total(cfg):
 
 def test_evaluate_on_a_folder_writes_metrics_figures_and_sr_images(tiny_checkpoint, hr_folder, tmp_path, cfg, read_rows):
     for out in (tmp_path / "run1", tmp_path / "run2"):
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(hr_folder), output_dir=str(out))
     rows = read_rows(tmp_path / "run1" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "pair0", "pair1"]
@@ -131,7 +132,7 @@ def test_evaluate_without_ground_truth_disparity_has_no_epe_column(tiny_checkpoi
     folder = tmp_path / "nodisp"
     shutil.copytree(hr_folder, folder)
     (folder / "pair0" / "disp.npy").unlink()
-    run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
+    run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint), dataset_dir=str(folder),
         output_dir=str(tmp_path / "out"), save_images=False)
     rows = read_rows(tmp_path / "out" / "metrics.csv")
     assert "epe" not in rows[0] and len(rows) == 3
@@ -162,8 +163,8 @@ def test_metadata_verifies_offline_and_matches_the_configs(cfg, bundle_root):
     verify_metadata(meta_file=cfg("metadata.json"), filepath=str(METADATA_SCHEMA))
     fmt = json.loads((bundle_root / "configs" / "metadata.json").read_text())["network_data_format"]
     assert set(fmt["inputs"]) == {"image"} and fmt["inputs"]["image"]["num_channels"] == 6  # network_export's input
-    for name in ("train.json", "evaluate.json", "inference.json"):
-        config = ConfigParser.load_config_file(cfg(name))
+    for names in (("train.json",), EVALUATE, ("inference.json",)):
+        config = ConfigParser.load_config_files(cfg(*names))
         assert config["network_def"]["_target_"] == "monai_mcrecon.networks.nets.ssrde_fnet.SSRDEFNet.from_preset"
         assert config["preset"] == "small" and config["scale"] == 2
     parser = ConfigParser()
@@ -178,7 +179,7 @@ def test_metadata_verifies_offline_and_matches_the_configs(cfg, bundle_root):
 
 def test_missing_dataset_folder_is_named(tiny_checkpoint, tmp_path, cfg):
     with pytest.raises(Exception) as info:
-        run(config_file=cfg("evaluate.json"), preset="tiny", ckpt_path=str(tiny_checkpoint),
+        run(config_file=cfg(*EVALUATE), preset="tiny", ckpt_path=str(tiny_checkpoint),
             dataset_dir=str(tmp_path / "nope"), output_dir=str(tmp_path / "out"))
     text = "".join(str(e) for e in _chain(info.value))
     assert "does not exist" in text and "nope" in text
@@ -196,7 +197,7 @@ def shipped_means(tmp_path_factory, cfg, read_rows):
         pytest.skip("shipped weights not present")
 
     def evaluate(ckpt, out, **kw):
-        run(config_file=cfg("evaluate.json"), ckpt_path=str(ckpt), output_dir=str(out), save_images=False, device="cpu", **kw)
+        run(config_file=cfg(*EVALUATE), ckpt_path=str(ckpt), output_dir=str(out), save_images=False, device="cpu", **kw)
         return read_rows(out / "metrics.csv")[0]
 
     out = tmp_path_factory.mktemp("shipped")

@@ -15,10 +15,12 @@ from monai.bundle import run, verify_metadata, verify_net_in_out
 from PIL import Image
 
 from monai_mcrecon.bundle import METADATA_SCHEMA
-from monai_mcrecon.bundle.locate import bundle_dir
+from monai_mcrecon.bundle.locate import bundle_dir, config_files
 
 CLS = Path(bundle_dir("unikd_classification"))
 MCC = Path(bundle_dir("unikd_mccdic"))
+# evaluate.json is an overlay: [inference.json, evaluate.json]
+CLS_EVALUATE, MCC_EVALUATE = ([str(f) for f in config_files(b, "evaluate.json")] for b in (CLS, MCC))
 TINY_CLS = {"preset": "tiny", "teacher_preset": "teacher_tiny", "max_epochs": 1, "teacher_max_epochs": 1, "epoch_length": 2}
 TINY_MCC = {"max_epochs": 1, "epoch_length": 1, "val_interval": 1}
 NO_FIGURES = {"handlers#4#_disabled_": True, "save_nifti": False}
@@ -67,7 +69,7 @@ def test_classification_rejects_an_unknown_method(tmp_path):
 def test_classification_evaluate_writes_per_image_accuracy_deterministically(cls_runs, tmp_path, read_rows):
     ckpt = str(cls_runs["unikd"] / "model_final.pt")
     for name in ("a", "b"):
-        run(config_file=str(CLS / "configs" / "evaluate.json"), preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / name))
+        run(config_file=CLS_EVALUATE, preset="tiny", ckpt_path=ckpt, output_dir=str(tmp_path / name))
     rows = read_rows(tmp_path / "a" / "metrics.csv")
     assert rows[0]["case_id"] == "mean" and len(rows) == 1 + 540
     values = np.array([float(r["accuracy"]) for r in rows[1:]])
@@ -93,9 +95,9 @@ def test_classification_inference_labels_a_folder_of_images(cls_runs, tmp_path):
 
 @pytest.mark.skipif(not (CLS / "models" / "model.pt").exists(), reason="shipped weights not present")
 def test_shipped_classification_weights_beat_chance_by_far(tmp_path, read_rows):
-    run(config_file=str(CLS / "configs" / "evaluate.json"), output_dir=str(tmp_path))
+    run(config_file=CLS_EVALUATE, output_dir=str(tmp_path))
     assert float(read_rows(tmp_path / "metrics.csv")[0]["accuracy"]) > 0.95
-    run(config_file=str(CLS / "configs" / "evaluate.json"), preset="teacher_small", ckpt_path=str(CLS / "models" / "teacher.pt"), output_dir=str(tmp_path / "t"))
+    run(config_file=CLS_EVALUATE, preset="teacher_small", ckpt_path=str(CLS / "models" / "teacher.pt"), output_dir=str(tmp_path / "t"))
     assert float(read_rows(tmp_path / "t" / "metrics.csv")[0]["accuracy"]) > 0.97
 
 
@@ -109,7 +111,7 @@ def test_mccdic_distils_from_the_shipped_teacher_and_trains_alone(tmp_path, read
     assert info["teacher_parameters"] >= 4 * info["student_parameters"]
     assert info["teacher"].endswith("mc_cdic_recon/models/model.pt") and info["loss"].startswith("UniKD restoration")
     assert json.loads((tmp_path / "a" / "training_info.json").read_text())["teacher"] is None
-    run(config_file=str(MCC / "configs" / "evaluate.json"), ckpt_path=str(tmp_path / "d" / "model_final.pt"), output_dir=str(tmp_path / "e"), **NO_FIGURES)
+    run(config_file=MCC_EVALUATE, ckpt_path=str(tmp_path / "d" / "model_final.pt"), output_dir=str(tmp_path / "e"), **NO_FIGURES)
     rows = read_rows(tmp_path / "e" / "metrics.csv")
     assert [r["case_id"] for r in rows] == ["mean", "icbm_test_a", "icbm_test_b"]
     assert all(np.isfinite(float(r["psnr"])) for r in rows)
