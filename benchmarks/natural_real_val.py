@@ -22,7 +22,8 @@ the bundle's own noisy images), Richardson-Lucy with the known kernel, 20 iterat
 ``psnr_rl``), dark channel prior (mstn, computed here on the bundle's own hazy images), TV-L1 flow warping without
 self-ensemble (fgdcn, the bundle's ``psnr_tvl1``; the network also runs without self-ensemble), frame averaging
 at every t (bvfi, the bundle's ``psnr_input``), bicubic upsampling (ssrde, the bundle's ``psnr_input``, left
-view). spdnet has no classical baseline: the rainy input only. "input" is the degraded image against the truth
+view) and, for ssrde, also the single-view network of the same size (the bundle's own evaluation with
+``cross_view`` off and ``models/mono_baseline.pt``, trained with the same data and recipe). spdnet has no classical baseline: the rainy input only. "input" is the degraded image against the truth
 (for fgdcn the average of the two neighbouring frames, which is also what the bundle calls its input; none
 for bvfi and ssrde, whose inputs differ in number or size from the target).
 
@@ -45,6 +46,8 @@ import torch
 from common import bundle_rows, emit
 from tqdm import tqdm
 
+from monai_mcrecon.bundle.locate import config_files
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_BUNDLES = ("mdrn_denoise", "deep_rl_deblur", "spdnet_derain", "mstn_dehaze")
 CLIP_BUNDLES = ("fgdcn_vfi", "bvfi_blurry_vfi")
@@ -60,14 +63,20 @@ BASELINES = {
     "bvfi_blurry_vfi": ("frame averaging", "psnr_input", "ssim_input"),
 }
 NO_INPUT = ("ssrde_stereo_sr", "bvfi_blurry_vfi")
+# bundle -> (name, overrides): a second baseline run through the bundle's own evaluation with other weights
+SECOND_BASELINE = {
+    "ssrde_stereo_sr": ("single-view network, same size", {
+        "cross_view": False, "ckpt_path": str(ROOT / "bundles" / "ssrde_stereo_sr" / "models" / "mono_baseline.pt")}),
+}
 # flags that switch off a bundle's image / figure writing during evaluation
 QUIET = {"deep_rl_deblur": {"save_images": False}, "spdnet_derain": {"save_images": False},
          "mstn_dehaze": {"save_images": False}, "ssrde_stereo_sr": {"save_images": False},
          "fgdcn_vfi": {"save_figures": False}, "bvfi_blurry_vfi": {"save_images": False}}
 
 
-def config_file(bundle: str) -> str:
-    return str(ROOT / "bundles" / bundle / "configs" / "evaluate.json")
+def config_file(bundle: str) -> list[str]:
+    """The bundle's ``configs/evaluate.json`` as MONAI runs it: after its base ``inference.json`` (an overlay)."""
+    return [str(f) for f in config_files(ROOT / "bundles" / bundle, "evaluate.json")]
 
 
 def checkpoint(bundle: str, weights_dir: str | None) -> str | None:
@@ -148,7 +157,9 @@ def evaluate(bundle: str, max_images: int | None, weights_dir: str | None, stere
         # second, one-line config declares it for the natural-image bundles
         extra = Path(tmp) / "save_nifti.json"
         extra.write_text('{"save_nifti": false}')
-        rows = bundle_rows([config_file(bundle), str(extra)], **run_overrides)
+        rows = bundle_rows([*config_file(bundle), str(extra)], **run_overrides)
+        second_name, second_overrides = SECOND_BASELINE.get(bundle, (None, {}))
+        second = bundle_rows([*config_file(bundle), str(extra)], **dict(run_overrides, **second_overrides)) if second_name else {}
     rows.pop("mean", None)
     name, bp, bs = BASELINES[bundle]
     extra = extra_baseline(bundle, overrides) if bundle in ("mdrn_denoise", "mstn_dehaze") else {}
@@ -161,12 +172,14 @@ def evaluate(bundle: str, max_images: int | None, weights_dir: str | None, stere
             c["baseline"] = (r[bp], r[bs])
         elif case in extra:
             c["baseline"] = extra[case]
+        if case in second:
+            c["second"] = (second[case]["psnr"], second[case]["ssim"])
         if bundle == "bvfi_blurry_vfi":
             c["per_t"] = {k: v for k, v in r.items() if "_t" in k}
         cases[case] = c
-    methods = [m for m in ("input", "baseline", "network") if any(m in c for c in cases.values())]
+    methods = [m for m in ("input", "baseline", "second", "network") if any(m in c for c in cases.values())]
     mean = {m: tuple(sum(c[m][i] for c in cases.values()) / len(cases) for i in (0, 1)) for m in methods}
-    return {"baseline": name, "weights": ckpt or str(Path(config_file(bundle)).parents[1] / "models" / "model.pt"),
+    return {"baseline": name, "second": second_name, "weights": ckpt or str(ROOT / "bundles" / bundle / "models" / "model.pt"),
             "cases": cases, "mean": mean, "seconds": time.perf_counter() - start}
 
 
@@ -177,7 +190,7 @@ def clip_of(case: str) -> str:
 
 def table(bundle: str, res: dict) -> list[str]:
     methods = list(res["mean"])
-    cell = {"input": "input", "baseline": res["baseline"], "network": "network"}
+    cell = {"input": "input", "baseline": res["baseline"], "second": res.get("second"), "network": "network"}
     rows = res["cases"]
     first = "image"
     if bundle in CLIP_BUNDLES:  # mean per clip
@@ -245,8 +258,9 @@ def main(argv: list[str] | None = None) -> None:
         "| bundle | items | input | baseline | network |",
         "|---|---|---|---|---|",
         *(f"| {b} | {len(r['cases'])} | " + " | ".join(
-            (f"{r['mean'][m][0]:.2f} / {r['mean'][m][1]:.4f}" + (f" ({r['baseline']})" if m == "baseline" else ""))
-            if m in r["mean"] else "-" for m in ("input", "baseline", "network")) + " |" for b, r in results.items()),
+            "; ".join(f"{r['mean'][k][0]:.2f} / {r['mean'][k][1]:.4f}" + (f" ({r[k]})" if k in ("baseline", "second") else "")
+                      for k in ((m, "second") if m == "baseline" else (m,)) if k in r["mean"]) or "-"
+            for m in ("input", "baseline", "network")) + " |" for b, r in results.items()),
         "",
     ]
     for bundle, res in results.items():
