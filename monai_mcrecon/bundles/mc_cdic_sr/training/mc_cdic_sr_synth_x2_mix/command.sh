@@ -1,0 +1,3 @@
+# init: the x2 weights shipped at commit eeb4591, not stored twice:
+git show eeb4591:monai_mcrecon/bundles/mc_cdic_sr/models/model.pt > runs/init_mc_cdic_sr_x2_shipped.pt
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mc_cdic_sr/configs/train.json --logging_file bundles/mc_cdic_sr/configs/logging.conf --preset small --scale 2 --output_dir runs/mc_cdic_sr_synth_x2_mix --init_ckpt runs/init_mc_cdic_sr_x2_shipped.pt --synthetic_samples 900 --real_repeats 4 --max_epochs 12 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.00015 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
