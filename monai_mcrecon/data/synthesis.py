@@ -11,7 +11,11 @@ the MNI ICBM152 2009c template and its CerebrA atlas, built by ``tools/make_synt
   spin-echo, gradient-echo or inversion-recovery sequence per contrast) or ``template`` (the real
   T1w/T2w template slices);
 * artefacts, per contrast: bias field, gamma, histogram shift, Gibbs ringing, Rician noise at a
-  random SNR and an arbitrary global intensity scale (1e-2 .. 1e4).
+  random SNR and an arbitrary global intensity scale (1e-2 .. 1e4);
+* an imperfect guide (``reference_degradation``, off by default): with that probability the reference
+  alone is acquired at a lower resolution (factor 1.5-4, area down-sampling and bilinear back) and
+  slightly out of register (rotation up to 3 degrees, shift up to 2 pixels, stretch along one axis
+  up to 4 %), as a real second contrast such as an EPI is.
 
 Leakage rule: only the axial slices :data:`ALLOWED_Z` (last array axis) are ever drawn; the others
 overlap the embedded validation/test slabs (z = 56..91 and 132..155) and are zeroed in the source.
@@ -28,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.transforms import (
+    Affine,
     AffineGrid,
     BorderPad,
     CenterSpatialCrop,
@@ -45,7 +50,7 @@ from monai.transforms import (
     SpatialCrop,
 )
 
-__all__ = ["ALLOWED_Z", "FORBIDDEN_Z", "MODES", "SYNTH_SOURCE_DIR", "TISSUE_PARAMS", "SEQUENCES",
+__all__ = ["ALLOWED_Z", "FORBIDDEN_Z", "GUIDE_DEGRADATION", "MODES", "SYNTH_SOURCE_DIR", "TISSUE_PARAMS", "SEQUENCES",
            "SyntheticPairDataset", "save_synthesis_figure"]
 
 SYNTH_SOURCE_DIR = Path(__file__).resolve().parent / "synth_source"
@@ -80,6 +85,11 @@ SEQUENCES: dict[str, dict] = {
 CANVAS_MARGIN = 1.3  # canvas side / largest slice side, room for rotation and zoom
 MIN_HEAD_AREA = 0.3  # slices whose head area is below this fraction of the largest are not drawn
 MAX_PIXEL_ASPECT = 1.5  # in-plane pixel aspect ratio kept within [1/1.5, 1.5]
+#: ranges of the imperfect guide (``reference_degradation``): resolution loss factor, in-plane rotation (deg),
+#: shift (pixels) and stretch along one axis (fraction)
+GUIDE_DEGRADATION: dict[str, tuple[float, float]] = {
+    "resolution_factor": (1.5, 4.0), "rotate_deg": (-3.0, 3.0), "shift_px": (-2.0, 2.0), "stretch": (-0.04, 0.04),
+}
 
 
 @functools.lru_cache(maxsize=2)
@@ -127,6 +137,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         source_dir: folder with ``labels.nii.gz``, ``t1.nii.gz``, ``t2.nii.gz``, ``tissues.json``
             (default :data:`SYNTH_SOURCE_DIR`).
         return_labels: also return the warped label map as ``"label"`` (int64, [1, H, W]).
+        reference_degradation: probability that the reference of a sample is an imperfect guide (lower
+            resolution and slightly misregistered, :data:`GUIDE_DEGRADATION`); 0 (the default) draws no
+            extra random numbers, so the samples are those of earlier releases.
 
     Items are ``{target: [1,H,W] float32 >= 0, reference: [1,H,W] float32 >= 0, "case_id": "synth_i",
     "synth_params": dict}``; H and W vary, so batch with ``batch_size=1`` or a padding collate.
@@ -134,7 +147,7 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
 
     def __init__(self, num_samples: int, contrasts=("target", "reference"), matrix_range=(96, 320),
                  template_fraction: float = 0.2, physics_fraction: float = 0.4, seed: int = 0,
-                 source_dir=None, return_labels: bool = False):
+                 source_dir=None, return_labels: bool = False, reference_degradation: float = 0.0):
         if len(contrasts) != 2:
             raise ValueError(f"contrasts must name (target, reference), got {contrasts!r}.")
         if not 0 <= template_fraction + physics_fraction <= 1 or min(template_fraction, physics_fraction) < 0:
@@ -145,6 +158,9 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         self.num_samples, self.contrasts, self.matrix_range = int(num_samples), tuple(contrasts), (lo, hi)
         self.mode_p = np.array([1 - template_fraction - physics_fraction, physics_fraction, template_fraction])
         self.seed, self.return_labels = int(seed), return_labels
+        if not 0.0 <= float(reference_degradation) <= 1.0:
+            raise ValueError(f"reference_degradation is a probability in [0, 1], got {reference_degradation!r}.")
+        self.reference_degradation = float(reference_degradation)
         self.epoch = 0
         self.src = _load_source(str(Path(source_dir) if source_dir is not None else SYNTH_SOURCE_DIR))
         self.tissue_names = sorted(set(self.src["tissue"]) - {"background"})
@@ -246,6 +262,24 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         c.update(sequence=regime, sequence_params={k: round(v, 1) for k, v in seq.items() if k != "kind"})
         return s[lab] + std[lab] * rs.standard_normal(lab.shape)
 
+    def _imperfect_guide(self, rs, x: torch.Tensor, c: dict) -> torch.Tensor:
+        """``x`` ``[1, H, W]`` at a lower resolution and slightly out of register (:data:`GUIDE_DEGRADATION`)."""
+        g = GUIDE_DEGRADATION
+        h, w = x.shape[1:]
+        factor = float(rs.uniform(*g["resolution_factor"]))
+        rot, stretch = float(rs.uniform(*g["rotate_deg"])), float(rs.uniform(*g["stretch"]))
+        shift = rs.uniform(*g["shift_px"], 2)
+        axis = int(rs.randint(2))
+        low = (max(int(round(h / factor)), 4), max(int(round(w / factor)), 4))
+        x = Resize((h, w), mode="bilinear")(Resize(low, mode="area")(x))
+        scale = [1.0, 1.0]
+        scale[axis] += stretch
+        x = Affine(rotate_params=(math.radians(rot),), translate_params=tuple(float(v) for v in shift),
+                   scale_params=tuple(scale), padding_mode="zeros", image_only=True)(x)
+        c["imperfect_guide"] = {"resolution_factor": round(factor, 2), "rotate_deg": round(rot, 2),
+                                "shift_px": np.round(shift, 2).tolist(), "stretch": round(stretch, 3), "axis": axis}
+        return torch.as_tensor(x).float()
+
     # --- main -----------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> dict:
         if not -self.num_samples <= index < self.num_samples:
@@ -298,6 +332,8 @@ class SyntheticPairDataset(torch.utils.data.Dataset):
         out = {}
         for ch, (key, c) in enumerate(zip(self.contrasts, cs)):
             x = torch.as_tensor(img[ch : ch + 1]).float()
+            if ch == 1 and self.reference_degradation > 0 and rs.rand() < self.reference_degradation:
+                x = self._imperfect_guide(rs, x, c)
             for t in self.artefacts:
                 t.set_random_state(int(rs.randint(2**31)))
                 x = torch.as_tensor(t(x)).float()

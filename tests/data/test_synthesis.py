@@ -142,6 +142,35 @@ class TestSyntheticPairDataset(unittest.TestCase):
             SyntheticPairDataset(4, matrix_range=(320, 96))
         with self.assertRaises(IndexError):
             SyntheticPairDataset(4)[4]
+        with self.assertRaises(ValueError):
+            SyntheticPairDataset(4, reference_degradation=1.5)
+
+
+def _edge_energy(x: torch.Tensor) -> float:
+    return float(x.diff(dim=-1).pow(2).sum() + x.diff(dim=-2).pow(2).sum())
+
+
+def test_imperfect_guide_is_blurred_and_moved_and_leaves_the_target_alone():
+    torch.set_num_threads(1)
+    plain = SyntheticPairDataset(3, seed=11)
+    imperfect = SyntheticPairDataset(3, seed=11, reference_degradation=1.0)
+    for i in range(3):  # the target is drawn before the guide: the same sample
+        assert torch.equal(plain[i]["target"], imperfect[i]["target"])
+        guide = imperfect[i]["synth_params"]["reference"]["imperfect_guide"]
+        assert 1.5 <= guide["resolution_factor"] <= 4.0 and abs(guide["rotate_deg"]) <= 3.0
+        assert max(abs(v) for v in guide["shift_px"]) <= 2.0 and abs(guide["stretch"]) <= 0.04
+    # on a sharp square: edges spread (lower gradient energy) and the centre of mass follows the shift
+    square = torch.zeros(1, 96, 96)
+    square[:, 32:64, 32:64] = 1.0  # centred: rotation and stretch keep its centre of mass
+    for seed in range(4):
+        record: dict = {}
+        out = imperfect._imperfect_guide(np.random.RandomState(seed), square, record)
+        g = record["imperfect_guide"]
+        assert out.shape == square.shape
+        assert _edge_energy(out) < 0.8 * _edge_energy(square), g
+        rows, cols = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+        moved = [float((out[0] * c).sum() / out[0].sum() - (square[0] * c).sum() / square[0].sum()) for c in (rows, cols)]
+        assert np.allclose(moved, [-v for v in g["shift_px"]], atol=0.15), (moved, g)  # MONAI Affine moves the grid
 
 
 if __name__ == "__main__":

@@ -1,0 +1,4 @@
+# init: the 4x weights shipped at commit eeb4591, not stored twice:
+git show eeb4591:monai_mcrecon/bundles/mc_cdic_recon/models/model.pt > runs/init_mc_cdic_recon_4x_shipped.pt
+# new: half of the synthetic references are imperfect guides (lower resolution, slightly misregistered)
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --output_dir runs/mc_cdic_recon_guide_4x --init_ckpt runs/init_mc_cdic_recon_4x_shipped.pt --synthetic_samples 1200 --synthetic_reference_degradation 0.5 --max_epochs 10 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0001 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
