@@ -1,0 +1,4 @@
+# init = the shipped MSTN weights (runs/init_mstn_shipped.pt: git show cd4bed1:monai_mcrecon/bundles/mstn_dehaze/models/model.pt)
+# second try after benchmarks/experiments/mstn_photos_ft: 7x lower learning rate, haze drawn around the evaluation's
+# (beta 0-1.8 includes nearly clean images, which also teaches the network to leave a clean image alone), mild tint
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mstn_dehaze/configs/train.json --logging_file bundles/mstn_dehaze/configs/logging.conf --output_dir runs/mstn_photos_ft_lowlr --init_ckpt runs/init_mstn_shipped.pt --learning_rate 0.00003 --haze_beta_range "[0.0, 1.8]" --airlight_range "[0.7, 1.0]" --airlight_tint 0.03 --patch_size "[96, 96]" --iterations_per_epoch 150 --max_epochs 8 --val_interval 1 --checkpoint_interval 1
