@@ -50,7 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,23 +103,34 @@ def check_bundle_run(device: Any = None) -> None:
         check_device(device)
 
 
-def check_overlay(base: str = "inference.json", overlay: str = "evaluate.json") -> None:
+def check_overlay(base: str = "inference.json", overlay: str = "evaluate.json", ignores: Sequence[str] = ()) -> None:
     """The ``"+initialize"`` entry of an overlay config (``evaluate.json`` of every bundle, on its
-    ``inference.json``): refuse a run of it without its base before it (:func:`check_overlay_order`).
+    ``inference.json``): refuse a run of it without its base before it (:func:`check_overlay_order`), and a run
+    that sets an option of the base which the overlay does not use (``ignores``; for example ``kernel_file`` of an
+    inference run, where evaluation synthesises its own blur), which would otherwise be accepted and do nothing.
 
     MONAI merges the config files of a run in order; an overlay holds only the keys that differ from its base,
     so alone it has no network, data or engine. Its arguments name the two files (the base is read from the
-    entry by :func:`monai_mcrecon.bundle.locate.overlay_base`). The files of the run are read from the running
-    :func:`monai.bundle.create_workflow` call, as the override check does; outside one nothing is checked.
+    entry by :func:`monai_mcrecon.bundle.locate.overlay_base`). The files and overrides of the run are read from
+    the running :func:`monai.bundle.create_workflow` call, as the override check does; outside one nothing is
+    checked.
 
     Raises:
-        ValueError: naming the overlay, its base and the ``--config_file`` list that runs both.
+        ValueError: naming the overlay, its base and the ``--config_file`` list that runs both; or naming the
+            options of the base that the overlay ignores.
     """
     install_error_reporting()
     call = _create_workflow_call()
     files = _config_files(call[0]) if call is not None else None
     if files and all(Path(f).is_file() for f in files):
         check_overlay_order(files)
+    unused = sorted(set(call[1]) & set(ignores)) if call is not None else []
+    if unused:
+        options = ", ".join(f"--{k}" for k in unused)
+        raise ValueError(
+            f"{overlay} does not use {options}: an option of {base} run alone (evaluation makes its input from the "
+            f"ground truth and writes its own outputs); leave it out, or run {base} alone for it."
+        )
 
 
 def check_overlay_order(files: list[str]) -> None:

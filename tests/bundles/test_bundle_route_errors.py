@@ -179,6 +179,22 @@ def test_monai_bundle_run_from_python_refuses_the_typo_too():
     assert "'datset_dir' (did you mean 'dataset_dir'?)" in find_user_error(info.value).args[0]
 
 
+@pytest.mark.parametrize("bundle, option, value", [("deep_rl_deblur", "kernel_file", "/x/kernel.npy"),
+                                                    ("unikd_classification", "dataset_dir", "/x"),
+                                                    ("mc_cdic_recon", "overwrite", True)])
+def test_an_inference_option_that_evaluation_ignores_is_refused(bundle, option, value):
+    """An id of ``inference.json`` that its overlay ``evaluate.json`` does not use (evaluation makes its input from
+    the truth) is a known key of the merged config, so only the overlay's own check stops it doing nothing."""
+    import monai.bundle
+
+    files = [str(f) for f in config_files(bundle_dir(bundle), "evaluate.json")]
+    with pytest.raises(Exception) as info:
+        monai.bundle.create_workflow(config_file=files, logging_file=False, **{option: value})
+    found = find_user_error(info.value)
+    assert isinstance(found, ValueError) and f"evaluate.json does not use --{option}:" in str(found), info.value
+    monai.bundle.create_workflow(config_file=files, logging_file=False)  # without it, no complaint
+
+
 @pytest.mark.parametrize("case", ["overlay alone", "overlay first"])
 def test_evaluate_json_alone_or_first_names_the_list_form_with_inference_json(route, case):
     """``evaluate.json`` is an overlay of ``inference.json``: alone it has no network nor data, and before
