@@ -1,0 +1,4 @@
+# init: the x2 weights shipped at commit 194f172, not stored twice:
+git show 194f172:monai_mcrecon/bundles/mc_cdic_sr/models/model.pt > runs/init_mc_cdic_sr_x2_194f172.pt
+# new: half of the synthetic references are imperfect guides (lower resolution, slightly misregistered)
+OMP_NUM_THREADS=2 python -m monai.bundle run --config_file bundles/mc_cdic_sr/configs/train.json --logging_file bundles/mc_cdic_sr/configs/logging.conf --preset small --scale 2 --output_dir runs/mc_cdic_sr_guide_x2 --init_ckpt runs/init_mc_cdic_sr_x2_194f172.pt --synthetic_samples 900 --real_repeats 4 --synthetic_reference_degradation 0.5 --max_epochs 6 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0001 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
