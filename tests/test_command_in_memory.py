@@ -15,21 +15,16 @@ from monai.data import MetaTensor
 
 from monai_mcrecon.bundle.locate import bundle_dir
 from monai_mcrecon.commands.restore import run_model
-from monai_mcrecon.data import SAMPLE_DIR
 from monai_mcrecon.transforms.volume_input import LoadVolumed, volume_image
 
 SLICES = slice(7, 9)  # 2 axial slices of the sample's first test case
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory) -> Path:
+def case(tmp_path_factory, write_sample_crop) -> Path:
     """``<root>/scan/t2.nii.gz`` (the target as given) and ``t1.nii.gz`` (the reference), on one grid."""
     root = tmp_path_factory.mktemp("data")
-    (root / "scan").mkdir()
-    for c in ("t1", "t2"):
-        img = nib.load(str(Path(SAMPLE_DIR) / "icbm_test_a" / f"{c}.nii.gz"))
-        arr = np.asarray(img.dataobj, dtype=np.float32)[:, :, SLICES]
-        nib.save(nib.Nifti1Image(arr, img.affine), str(root / "scan" / f"{c}.nii.gz"))
+    write_sample_crop(root / "scan", (slice(None), slice(None), SLICES))
     return root
 
 

@@ -27,9 +27,9 @@ from monai.bundle import ConfigParser, ConfigWorkflow
 
 from monai_mcrecon.bundle.locate import BUNDLES_DIR
 from monai_mcrecon.bundle.run_info import skip_finished
-from monai_mcrecon.engines.resume import RandomStates, latest_checkpoint, resume_path
 from monai_mcrecon.cli import main
 from monai_mcrecon.data import SAMPLE_DIR
+from monai_mcrecon.engines.resume import RandomStates, latest_checkpoint, resume_path
 from monai_mcrecon.safe_io import PARTIAL_MARK, atomic_path
 
 TRAIN = str(BUNDLES_DIR / "mc_cdic_recon" / "configs" / "train.json")
@@ -38,13 +38,9 @@ TINY = dict(preset="tiny", max_epochs=2, val_interval=10, patch_size=[32, 32], b
 
 
 @pytest.fixture(scope="module")
-def train_dir(tmp_path_factory) -> Path:
+def train_dir(tmp_path_factory, write_sample_crop) -> Path:
     root = tmp_path_factory.mktemp("train_data")
-    (root / "case0").mkdir()
-    for c in ("t1", "t2"):
-        img = nib.load(str(Path(SAMPLE_DIR) / "icbm_test_a" / f"{c}.nii.gz"))
-        arr = np.asarray(img.dataobj, dtype=np.float32)[60:124, 80:144, 4:12]
-        nib.save(nib.Nifti1Image(arr, img.affine), str(root / "case0" / f"{c}.nii.gz"))
+    write_sample_crop(root / "case0", (slice(60, 124), slice(80, 144), slice(4, 12)))
     return root
 
 
@@ -213,7 +209,7 @@ def test_interrupted_png_and_csv_writes(tmp_path, monkeypatch):
     assert _listing(tmp_path / "png") == []
     monkeypatch.undo()
 
-    import monai_mcrecon.handlers.writers as writers
+    from monai_mcrecon.handlers import writers
 
     class FlakyWriter:
         def __init__(self, f):
@@ -316,7 +312,8 @@ def test_cli_over_many_volumes_continues_past_a_bad_case(small_cases, tmp_path, 
 
 
 def test_rerun_of_one_case_skips_and_completes_interrupted_runs(small_cases, tmp_path, capsys):
-    from monai_mcrecon.bundle.run_info import RUN_INFO, finished_case as _finished_case
+    from monai_mcrecon.bundle.run_info import RUN_INFO
+    from monai_mcrecon.bundle.run_info import finished_case as _finished_case
 
     out = tmp_path / "one"
     out.mkdir()
@@ -461,7 +458,7 @@ def test_killed_natural_image_training_resumes_to_the_same_weights(bundle, tmp_p
 def test_resume_inside_a_data_pass_differs_without_the_data_order(tmp_path, monkeypatch):
     """The control: with the data loader as the config builds it (its position in the pass not
     restored), the resumed spdnet_derain run sees other batches and ends on other weights."""
-    import monai_mcrecon.handlers.checkpoint as checkpoint
+    from monai_mcrecon.handlers import checkpoint
 
     monkeypatch.setattr(checkpoint, "make_data_order_resumable", lambda *a, **k: None)
     full, full_seen, resumed, resumed_seen = _kill_and_resume("spdnet_derain", tmp_path)
