@@ -1,0 +1,4 @@
+# init: the 4x weights shipped at commit 96e591a (training/mc_cdic_recon_guide_4x), not stored twice:
+git show 96e591a:monai_mcrecon/bundles/mc_cdic_recon/models/model.pt > runs/init_mc_cdic_recon_4x_96e591a.pt
+# second step: more of the synthetic references are imperfect guides (p 0.7)
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --output_dir runs/mc_cdic_recon_guide2_4x --init_ckpt runs/init_mc_cdic_recon_4x_96e591a.pt --synthetic_samples 1200 --synthetic_reference_degradation 0.7 --max_epochs 12 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0001 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
