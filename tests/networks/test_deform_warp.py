@@ -7,7 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from monai_mcrecon.networks.blocks.deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
+from monai_mcrecon.networks.blocks.deform import (
+    ModulatedDeformConv,
+    flow_to_offset,
+    modulated_deform_conv,
+)
 from monai_mcrecon.ops.warp import (
     coord_warp_x,
     disparity_to_coord,
@@ -70,6 +74,35 @@ def test_matches_grid_sample_reference_float64(groups, deformable_groups):
     out = modulated_deform_conv(x, offset, mask, weight, bias, padding=1)
     ref = reference_deform_conv(x, offset, mask, weight, bias, padding=1)
     assert (out - ref).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("shape,groups,deformable_groups,stride,padding,dilation", [
+    ((2, 4, 7, 8), 1, 2, 1, 1, 1),
+    ((1, 6, 9, 5), 3, 3, 2, 2, 2),  # strided, dilated, grouped weights
+    ((1, 2, 1, 6), 1, 1, 1, 1, 1),  # a one-row image
+])
+def test_equals_torchvision_deform_conv2d_with_offsets_leaving_the_image(shape, groups, deformable_groups, stride,
+                                                                         padding, dilation):
+    from torchvision.ops import deform_conv2d
+
+    torch.manual_seed(4)
+    b, c, h, w = shape
+    x = torch.randn(*shape, dtype=torch.float64)
+    weight = torch.randn(6, c // groups, 3, 3, dtype=torch.float64)
+    bias = torch.randn(6, dtype=torch.float64)
+    ho = (h + 2 * padding - dilation * 2 - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * 2 - 1) // stride + 1
+    offset = 4.0 * torch.randn(b, 2 * deformable_groups * 9, ho, wo, dtype=torch.float64)  # many samples fall outside
+    mask = torch.rand(b, deformable_groups * 9, ho, wo, dtype=torch.float64)
+    expect = deform_conv2d(x, offset, weight, bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
+    out = modulated_deform_conv(x, offset, mask, weight, bias, stride=stride, padding=padding, dilation=dilation)
+    assert out.shape == expect.shape
+    assert (out - expect).abs().max() < 1e-10 * expect.abs().max()
+    # without a mask (DCNv1) and in float32 as the networks run
+    expect = deform_conv2d(x.float(), offset.float(), weight.float(), stride=stride, padding=padding, dilation=dilation)
+    out = modulated_deform_conv(x.float(), offset.float(), None, weight.float(), stride=stride, padding=padding,
+                                dilation=dilation)
+    assert (out - expect).abs().max() < 1e-5 * expect.abs().max()
 
 
 def test_module_starts_as_half_masked_convolution_and_flow_is_a_shift():
