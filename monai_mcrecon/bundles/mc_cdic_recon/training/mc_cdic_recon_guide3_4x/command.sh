@@ -1,0 +1,4 @@
+# init: the 4x weights shipped at commit 38a7270 (training/mc_cdic_recon_guide2_4x), not stored twice:
+git show 38a7270:monai_mcrecon/bundles/mc_cdic_recon/models/model.pt > runs/init_mc_cdic_recon_4x_guide2.pt
+# third step: 96 x 96 patches (more of the column-mask aliasing in view), half as many synthetic samples per epoch
+OMP_NUM_THREADS=1 python -m monai.bundle run --config_file bundles/mc_cdic_recon/configs/train.json --logging_file bundles/mc_cdic_recon/configs/logging.conf --preset small --output_dir runs/mc_cdic_recon_guide3_4x --init_ckpt runs/init_mc_cdic_recon_4x_guide2.pt --synthetic_samples 600 --synthetic_reference_degradation 0.7 --patch_size "[96, 96]" --max_epochs 5 --val_interval 1 --checkpoint_interval 1 --learning_rate 0.0001 --val_dataset_dir monai_mcrecon/data/real_val/guided.json --val_target_contrast target --val_reference_contrast reference
