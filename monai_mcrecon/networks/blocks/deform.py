@@ -15,8 +15,8 @@ in the project flow convention (channel 0 = x, 1 = y, pixels; see :mod:`.warp`).
 
 :func:`modulated_deform_conv` computes what ``torchvision.ops.deform_conv2d`` computes (same offset layout, same
 bilinear sampling with zeros outside the image; equal within float rounding, tested against it), but samples every
-channel of an offset group with one ``grid_sample`` and applies the weights as one matrix product: 1.5-2.9x faster
-than torchvision's CPU kernel at FGDCN's and BVFI's sizes. Under ``torch.export`` (and so ONNX export) it calls
+channel of an offset group with one ``grid_sample`` and applies the weights as one matrix product: 1.3-2.6x faster
+than torchvision's CPU kernel at FGDCN's and BVFI's sizes (``benchmarks/deform_conv_speed.py``). Under ``torch.export`` (and so ONNX export) it calls
 torchvision's operator, which ONNX has as the single ``DeformConv`` node: a graph half the size, exported in half
 the time.
 """
