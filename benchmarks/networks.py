@@ -145,7 +145,7 @@ NETWORKS: dict[str, dict] = {
                  sizes=[(136, 320)], train=(64, 64, 2), group="video"),
 }
 REFERENCE = {"MRI": "VarNet (MONAI VariationalNetworkModel, single coil)"}
-UNCOUNTED = {"FGDCN": "deform_conv2d, grid_sample", "BVFI": "deform_conv2d, grid_sample",
+UNCOUNTED = {"FGDCN": "grid_sample (warps, deformable sampling)", "BVFI": "grid_sample (warps, deformable sampling)",
              "SSRDE-FNet x2 (LR input)": "grid_sample", "CLGNet": "FFT", "VarNet (MONAI VariationalNetworkModel, single coil)": "FFT"}
 
 
