@@ -94,61 +94,26 @@ def richardson_lucy_deblur(img: torch.Tensor, kernel: torch.Tensor | np.ndarray,
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Gray-guide guided filter (He et al., ECCV 2010) with box means from ``scipy.ndimage.uniform_filter``.
+    """Gray-guide guided filter (He et al., ECCV 2010) on 2-D arrays, in float64:
+    :func:`monai_mcrecon.ops.dehaze.guided_filter` (symmetric borders)."""
+    from monai_mcrecon.ops.dehaze import guided_filter as _guided_filter
 
-    ``q = mean(a) I + mean(b)``, ``a = cov(I, p) / (var(I) + eps)``, ``b = mean(p) - a mean(I)`` over
-    ``(2 radius + 1)^2`` windows (reflecting borders)."""
-    from scipy.ndimage import uniform_filter
-
-    size = 2 * radius + 1
-
-    def box(a):
-        return uniform_filter(a, size=size, mode="reflect")
-
-    mean_i, mean_p = box(guide), box(src)
-    cov_ip = box(guide * src) - mean_i * mean_p
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
+    g, p = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (guide, src))
+    return _guided_filter(g, p, int(radius), float(eps)).numpy()
 
 
 def dark_channel_dehaze(
     img: torch.Tensor, patch_size: int = 15, omega: float = 0.95, t0: float = 0.1, top_fraction: float = 0.001,
     radius: int | None = None, eps: float = 1e-3,
 ) -> torch.Tensor:
-    """Dark channel prior dehazing (He et al. 2009), transmission refined by a guided filter.
+    """Dark channel prior dehazing (He et al. 2009), transmission refined by a guided filter:
+    :func:`monai_mcrecon.ops.dehaze.dark_channel_prior` on the ``[C, H, W]`` image in float64 (steps, defaults
+    and the guided filter's size-scaled ``radius`` there). Works on gray images too."""
+    from monai_mcrecon.ops.dehaze import dark_channel_prior
 
-    1. dark channel: minimum over the channels and a ``patch_size`` x ``patch_size`` window;
-    2. airlight A: among the brightest ``top_fraction`` (0.1 %) of dark-channel pixels, the colour of the
-       one with the highest input intensity;
-    3. ``t = 1 - omega * dark(I / A)``, refined by :func:`guided_filter` (guide: the input's gray level,
-       ``radius`` default ``40`` scaled by ``sqrt(H W / (600 x 400))``, at least 4; ``eps`` 1e-3);
-    4. ``J = (I - A) / max(t, t0) + A``, clipped to [0, 1].
-
-    Works on gray images too (the dark channel is then a plain minimum filter).
-    """
-    from scipy.ndimage import minimum_filter
-
-    x = _to_hwc(img, "dark_channel_dehaze")
-    h, w, _ = x.shape
-
-    def dark(a):
-        return minimum_filter(a.min(axis=-1), size=patch_size, mode="nearest")
-
-    dc = dark(x)
-    n = max(1, int(round(top_fraction * h * w)))
-    candidates = np.argpartition(dc.ravel(), -n)[-n:]
-    flat = x.reshape(-1, x.shape[-1])
-    brightest = candidates[np.argmax(flat[candidates].sum(-1))]
-    airlight = np.clip(flat[brightest], 1e-3, None)
-    t = 1 - omega * dark(x / airlight)
-    if radius is None:
-        radius = max(4, int(round(40 * np.sqrt(h * w / (600 * 400)))))
-    gray = x.mean(-1) if x.shape[-1] == 1 else x @ np.array([0.299, 0.587, 0.114])
-    t = guided_filter(gray, t, radius, eps)
-    j = (x - airlight) / np.maximum(t, t0)[..., None] + airlight
-    return _from_hwc(j, img)
+    x = torch.from_numpy(_to_hwc(img, "dark_channel_dehaze").transpose(2, 0, 1)).unsqueeze(0)
+    j = dark_channel_prior(x, patch_size=patch_size, omega=omega, t0=t0, top_fraction=top_fraction, radius=radius, eps=eps)
+    return _from_hwc(j[0].numpy().transpose(1, 2, 0), img)
 
 
 def _check_pair(frame0: torch.Tensor, frame1: torch.Tensor, name: str) -> None:

@@ -12,6 +12,9 @@ AddRainStreaks              rain layer R (one grey layer for all channels, motio
                             or ``"achromatic"`` ``y = x + min(R, 1 - max_c x)`` (colour kept exactly)
 AddHaze                     ``y = x t + A (1 - t)``, ``t = exp(-beta d)`` (atmospheric scattering, Koschmieder);
                             A a grey or near-white tinted airlight, d a given, disparity-derived or random depth
+DarkChannelPriord           the inverse direction: the dark-channel-prior dehazed image of a hazy one
+                            (:func:`monai_mcrecon.ops.dehaze.dark_channel_prior`), the prior that the
+                            ``mstn_dehaze`` network refines
 ==========================  ===============================================================
 
 **Colour of the rain.** Rain streaks are bright and colourless. The ``"screen"`` blend (the default, kept
@@ -36,8 +39,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.config import KeysCollection
+from monai.transforms import MapTransform
 
 from monai_mcrecon.ops.blur import blur
+from monai_mcrecon.ops.dehaze import dark_channel_prior
 from monai_mcrecon.transforms.blur_kernels import line_kernel
 from monai_mcrecon.transforms.degradation_base import (
     Degradation,
@@ -54,6 +59,7 @@ __all__ = [
     "AddHazed",
     "AddRainStreaks",
     "AddRainStreaksd",
+    "DarkChannelPriord",
     "depth_from_disparity",
     "random_smooth_depth",
 ]
@@ -338,3 +344,28 @@ class AddHazed(Degradationd):
         if self.transmission_key is not None:
             d[self.transmission_key] = self.transform.last_transmission
         return out
+
+
+class DarkChannelPriord(MapTransform):
+    """Store the dark-channel-prior dehazed version of ``keys`` (``[C, H, W]``, C = 1 or 3, in [0, 1]) under
+    ``output_key`` (one key), computed on the whole image: :func:`monai_mcrecon.ops.dehaze.dark_channel_prior`
+    with the guided filter's ``radius`` (default: scaled with the image size). Deterministic.
+
+    Raises:
+        ValueError: an image that is not ``[C, H, W]`` with C = 1 or 3 (from the prior).
+    """
+
+    def __init__(self, keys: KeysCollection = "image", output_key: str = "prior", radius: int | None = None,
+                 allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.radius = radius
+        if len(self.keys) != 1:
+            raise ValueError(f"DarkChannelPriord takes one key (its output goes to output_key), got {self.keys}.")
+        self.output_key = output_key
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = torch.as_tensor(d[key])
+            d[self.output_key] = dark_channel_prior(img.unsqueeze(0).float(), radius=self.radius)[0].to(img.dtype)
+        return d

@@ -79,7 +79,9 @@ def colour_errors(out: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]
         "mdrn_denoise",
         "deep_rl_deblur",
         pytest.param("spdnet_derain", marks=RETRAIN),
-        pytest.param("mstn_dehaze", marks=RETRAIN),
+        # the dark channel prior that the retrained MSTN refines takes a clear sky for haze; the refinement
+        # repairs a third of it (mean colour error 0.15 -> 0.11, docs of the bundle)
+        pytest.param("mstn_dehaze", marks=pytest.mark.xfail(strict=True, reason="the dark channel prior darkens a clear sky")),
     ],
 )
 def test_shipped_network_keeps_the_colour_of_a_clean_blue_sky(bundle):

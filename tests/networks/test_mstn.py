@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from monai_mcrecon.losses.mstn import MSTNLoss, VGG16Features
 from monai_mcrecon.networks.nets.mstn import MSRB, MSTN, MSTNFusion
+from monai_mcrecon.ops.dehaze import dark_channel_prior
 
 
 def count(module: torch.nn.Module) -> int:
@@ -211,3 +212,30 @@ def test_perceptual_term_with_a_user_extractor():
     assert all(p.grad is None and not p.requires_grad for p in vgg.parameters())
     with pytest.raises(FileNotFoundError, match="never"):
         VGG16Features("/nonexistent/vgg16.pth")
+
+
+def test_residual_prior_starts_as_the_dark_channel_prior_and_learns_a_correction():
+    torch.manual_seed(0)
+    net = MSTN.from_preset("tiny", residual_prior=True, prior_radius=8)
+    x = torch.rand(2, 3, 40, 44)
+    prior = dark_channel_prior(x, radius=8)
+    assert torch.equal(net(x), prior)  # the zero-initialised final convolution: exactly the prior
+    given = torch.rand(2, 3, 40, 44)  # a prior given to forward (training: computed on the whole image) is used
+    assert torch.equal(net(x, given), given)
+    # one optimisation step moves the output off the prior
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    F.l1_loss(net(x), torch.zeros_like(x)).backward()
+    opt.step()
+    assert float((net(x) - prior).detach().abs().mean()) > 1e-4
+    # inputs below prior_radius are padded and cropped back
+    small = MSTN.from_preset("tiny", residual_prior=True, prior_radius=16)
+    assert small.min_size == 16 and small(torch.rand(1, 3, 9, 12)).shape == (1, 3, 9, 12)
+
+
+def test_residual_prior_configuration_errors():
+    with pytest.raises(ValueError, match="residual_prior needs"):
+        MSTN.from_preset("tiny", residual_prior=True, output_bias=0.5)
+    with pytest.raises(ValueError, match="residual_prior needs"):
+        MSTN.from_preset("tiny", in_channels=3, out_channels=1, residual_prior=True)
+    with pytest.raises(ValueError, match="takes a prior only with residual_prior=True"):
+        MSTN.from_preset("tiny")(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 20, 20))

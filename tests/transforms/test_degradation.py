@@ -215,3 +215,16 @@ def test_bad_inputs():
         AddRainStreaks(blend="multiply")
     with pytest.raises(ValueError, match="airlight"):
         AddHaze(airlight=1.5)
+
+
+def test_dark_channel_priord_stores_the_prior_of_the_whole_image():
+    from monai_mcrecon.ops.dehaze import dark_channel_prior
+    from monai_mcrecon.transforms.weather import DarkChannelPriord
+
+    img = torch.rand(3, 30, 40, generator=torch.Generator().manual_seed(0))
+    out = DarkChannelPriord("image", "prior", radius=6)({"image": img, "case_id": "a"})
+    assert torch.equal(out["image"], img) and out["case_id"] == "a"
+    torch.testing.assert_close(out["prior"], dark_channel_prior(img[None], radius=6)[0])
+    assert not torch.allclose(out["prior"], img)
+    with pytest.raises(ValueError, match="one key"):
+        DarkChannelPriord(["image", "label"])

@@ -27,6 +27,13 @@ Deliberate differences (none change the function of the paper configuration):
   network had at least one all-zero output channel on random input). Initialising the final
   bias to 0.5 (the middle of [0, 1]; pre-activations without bias are about ±0.2 at init) keeps
   every channel alive; the bundle uses it.
+- ``residual_prior`` (project addition, default off; the ``mstn_dehaze`` bundle uses it): the network refines
+  the dark-channel-prior result ``P`` (:func:`monai_mcrecon.ops.dehaze.dark_channel_prior` of the whole input,
+  guided-filter radius ``prior_radius``, or a ``prior`` given to ``forward``, as training on patches does with
+  priors computed on the whole image): the head reads ``[I, P]`` and the output is ``ReLU(P + conv(features))``
+  with that final convolution zero-initialised, so that the untrained network returns the prior exactly and
+  training learns a correction of the classical method. The prior is part of the graph (one input, ONNX
+  export included).
 - The optional perceptual term of the release's loss is
   :class:`monai_mcrecon.losses.mstn.MSTNLoss` with a user-supplied feature extractor (no
   ImageNet download); off by default.
@@ -48,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_mcrecon.networks.blocks.selective_kernel import SelectiveKernelFusion
+from monai_mcrecon.ops.dehaze import dark_channel_prior
 from monai_mcrecon.networks.presets import PresetMixin
 
 __all__ = ["MSRB", "MSTN", "MSTNConvLayer", "MSTNFusion", "MSTNUpsample"]
@@ -172,6 +180,10 @@ class MSTN(PresetMixin, nn.Module):
             output channels at init, see the module docstring); ``None`` keeps PyTorch's default.
         release_compatible: also build the release's six (generally ``(S-2)(S-1)/2``) unused
             down-sampling layers so its state dict loads with ``strict=True``.
+        residual_prior: refine the dark-channel-prior result (module docstring); needs ``in_channels`` ==
+            ``out_channels`` (1 or 3), no ``output_bias``, ``release_compatible=False``.
+        prior_radius: the prior's guided-filter radius (fixed, so that the graph does not depend on the size);
+            inputs smaller than it are padded like those below :attr:`min_size`.
 
     Input ``[B, in_channels, H, W]`` in [0, 1], any ``H, W``; output ``[B, out_channels, H, W]`` >= 0.
 
@@ -197,6 +209,8 @@ class MSTN(PresetMixin, nn.Module):
         n_scales: int = 5,
         output_bias: float | None = None,
         release_compatible: bool = False,
+        residual_prior: bool = False,
+        prior_radius: int = 32,
     ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
@@ -205,12 +219,21 @@ class MSTN(PresetMixin, nn.Module):
             raise ValueError(f"features (16 n in the paper) must be an even number >= 2, got {features=}.")
         if n_scales < 2:
             raise ValueError(f"n_scales must be >= 2 (the grid needs a coarser scale to fuse), got {n_scales=}.")
+        if residual_prior and (in_channels != out_channels or in_channels not in (1, 3) or output_bias is not None
+                               or release_compatible or prior_radius < 1):
+            raise ValueError(
+                "residual_prior needs in_channels == out_channels (1 or 3), no output_bias, release_compatible=False "
+                f"and prior_radius >= 1; got {in_channels=}, {out_channels=}, {output_bias=}, {release_compatible=}, "
+                f"{prior_radius=}."
+            )
+        self.residual_prior, self.prior_radius = bool(residual_prior), int(prior_radius)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.features, self.n_scales = int(features), int(n_scales)
         self.release_compatible = bool(release_compatible)
         s = self.n_scales
         widths = [self.features * 2**i for i in range(s)]
-        self.conv2_init_1 = nn.Conv2d(self.in_channels, self.features // 2, kernel_size=5)
+        head_in = self.in_channels * (2 if self.residual_prior else 1)
+        self.conv2_init_1 = nn.Conv2d(head_in, self.features // 2, kernel_size=5)
         self.conv2_init_2 = nn.Conv2d(self.features // 2, self.features, kernel_size=5)
         for j in range(1, s + 1):  # columns
             n_active = s - j + 1
@@ -223,11 +246,15 @@ class MSTN(PresetMixin, nn.Module):
         self.Output = MSTNConvLayer(self.features, self.out_channels, 3, stride=1)
         if output_bias is not None:
             nn.init.constant_(self.Output.conv2d.bias, float(output_bias))
+        if self.residual_prior:
+            nn.init.zeros_(self.Output.conv2d.weight)
+            nn.init.zeros_(self.Output.conv2d.bias)
 
     @property
     def min_size(self) -> int:
-        """Smallest ``H`` (and ``W``) the grid runs on without padding: the 1/2^(S-1) map needs 2 pixels."""
-        return 2 ** (self.n_scales - 1) + 1
+        """Smallest ``H`` (and ``W``) the grid runs on without padding: the 1/2^(S-1) map needs 2 pixels (and the
+        prior's guided filter ``prior_radius`` pixels)."""
+        return max(2 ** (self.n_scales - 1) + 1, self.prior_radius if self.residual_prior else 0)
 
     def msrbs(self) -> list[MSRB]:
         """The used residual blocks, column by column (release order)."""
@@ -248,21 +275,33 @@ class MSTN(PresetMixin, nn.Module):
         out = F.relu(self.conv2_init_1(F.pad(x, [2] * 4, mode="reflect")))
         return F.relu(self.conv2_init_2(F.pad(out, [2] * 4, mode="reflect")))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Dehaze ``x [B, in_channels, H, W]`` (values in [0, 1]); returns ``[B, out_channels, H, W]``.
 
+        ``prior`` (``residual_prior`` only): the dark-channel-prior result of ``x``'s whole image, when ``x`` is a
+        crop of it; by default computed from ``x``.
+
         Raises:
-            ValueError: when ``x`` is not 4-D or has the wrong number of channels.
+            ValueError: when ``x`` is not 4-D or has the wrong number of channels, or ``prior`` is not ``x``'s shape.
         """
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"MSTN expects a hazy image of shape [B, {self.in_channels}, H, W], got {tuple(x.shape)}; "
                 f"set in_channels to match (e.g. in_channels=1 for grayscale)."
             )
+        if prior is not None and (not self.residual_prior or prior.shape != x.shape):
+            raise ValueError(
+                f"MSTN takes a prior only with residual_prior=True, of the input's shape {tuple(x.shape)}; got "
+                f"{None if prior is None else tuple(prior.shape)} (residual_prior={self.residual_prior})."
+            )
         h, w = x.shape[-2:]
         pad_h, pad_w = max(self.min_size - h, 0), max(self.min_size - w, 0)
         if pad_h or pad_w:
             x = F.pad(x, [0, pad_w, 0, pad_h], mode="replicate")
+            prior = None if prior is None else F.pad(prior, [0, pad_w, 0, pad_h], mode="replicate")
+        if self.residual_prior:
+            prior = dark_channel_prior(x, radius=self.prior_radius) if prior is None else prior
+            x = torch.cat([x, prior], 1)
         s = self.n_scales
         o = [self.c1_1(self.head(x))]
         for i in range(1, s):
@@ -272,5 +311,10 @@ class MSTN(PresetMixin, nn.Module):
                 o = [getattr(self, f"c{j}_{i + 1}")(t) for i, t in enumerate(o)]
             # every fusion reads the pre-fusion coarser tensor o[i + 1]; the coarsest scale is dropped
             o = [getattr(self, f"f{j}_{i + 1}")(o[i], o[i + 1]) for i in range(len(o) - 1)]
-        out = self.Output(getattr(self, f"c{s}_1")(o[0]))
+        feat = getattr(self, f"c{s}_1")(o[0])
+        if self.residual_prior:  # ReLU(prior + conv(features)): the Output layer's convolution without its ReLU
+            conv = self.Output.conv2d(F.pad(feat, [self.Output.pad] * 4, mode="reflect"))
+            out = F.relu(prior + conv)
+        else:
+            out = self.Output(feat)
         return out[..., :h, :w]
