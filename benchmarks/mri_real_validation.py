@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--acceleration", type=float, default=None, help="recon bundles (default: the bundle's, 4)")
     p.add_argument("--scale", type=float, default=None, help="mc_cdic_sr (default: the bundle's, 2)")
     p.add_argument("--skip_test_split", action="store_true", help="only the real validation set")
+    p.add_argument("--self_ensemble", action="store_true",
+                   help="the bundle's --self_ensemble true (mean over in-plane flips of every slice)")
     p.add_argument("--out", default=None, help="write the Markdown tables here")
     args = p.parse_args()
 
@@ -49,6 +51,8 @@ def main() -> None:
         common["acceleration"] = args.acceleration
     if args.scale is not None:
         common["scale"] = args.scale
+    if args.self_ensemble:
+        common["self_ensemble"] = True
     guided = args.bundle != "clgnet_recon"
     val = {
         "dataset_dir": real_validation_file("guided" if guided else "single"),
@@ -63,7 +67,8 @@ def main() -> None:
     lines = [
         f"# {args.bundle}: real-anatomy validation set and embedded test split ({setting})",
         "",
-        f"Weights: `{args.ckpt or f'bundles/{args.bundle}/models/model.pt'}`. Honest protocol (normalisation from the "
+        f"Weights: `{args.ckpt or f'bundles/{args.bundle}/models/model.pt'}`"
+        f"{', self-ensemble (in-plane flips, 4 calls per slice)' if args.self_ensemble else ''}. Honest protocol (normalisation from the "
         "degraded target and the reference only). PSNR / SSIM: fastMRI definitions per volume, in the input's units. "
         "`input`: the zero-filled (recon) or k-space zero-padded (SR) image the network receives; `DC`: output data "
         "consistency with the acquired k-space.",

@@ -64,3 +64,24 @@ def test_bad_arguments_are_named():
         SelfEnsembleInferer(swap_inputs=True)(torch.zeros(1, 1, 4, 4), lambda t: t)
     with pytest.raises(TypeError, match="tensor outputs"):
         SelfEnsembleInferer(flips=())(torch.zeros(1, 1, 4, 4), lambda t: {"rec": t})
+
+
+@pytest.mark.parametrize("bundle", ["mc_cdic_recon", "mc_cdic_sr", "clgnet_recon"])
+def test_mri_bundles_average_in_plane_flips_of_every_slice_on_request(bundle):
+    from monai.bundle import ConfigParser
+
+    from monai_mcrecon.bundle.locate import bundle_dir, config_files
+
+    parser = ConfigParser()
+    parser.read_config([str(f) for f in config_files(bundle_dir(bundle), "inference.json")])
+    assert parser.get_parsed_content("inferer").inferer is parser.get_parsed_content("slice_inferer")  # off by default
+    parser = ConfigParser()
+    parser.read_config([str(f) for f in config_files(bundle_dir(bundle), "inference.json")])
+    parser["self_ensemble"] = "true"
+    inferer = parser.get_parsed_content("inferer").inferer
+    assert isinstance(inferer, SelfEnsembleInferer) and inferer.flips == ("h", "v", "hv")
+    # on a volume [B, C, D, H, W] the flips act in-plane (H, W), slice by slice through the slice inferer
+    ramp = torch.arange(2 * 5 * 6, dtype=torch.float32).view(1, 1, 2, 5, 6)
+    out = inferer(torch.zeros_like(ramp), lambda t: t + ramp[:, :, 0])
+    expected = (ramp + ramp.flip(-1) + ramp.flip(-2) + ramp.flip((-2, -1)))[:, :, :1].expand_as(ramp) / 4
+    torch.testing.assert_close(out, expected)
