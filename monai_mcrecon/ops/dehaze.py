@@ -28,7 +28,7 @@ __all__ = ["box_mean", "dark_channel_prior", "default_guided_radius", "guided_fi
 def default_guided_radius(height: int, width: int) -> int:
     """The guided filter's radius for an image of this size: 40 at 600 x 400, scaled by the square root of
     the area, at least 4."""
-    return max(4, int(round(40 * math.sqrt(height * width / (600 * 400)))))
+    return max(4, round(40 * math.sqrt(height * width / (600 * 400))))
 
 
 def _symmetric_pad(x: torch.Tensor, r: int, dim: int) -> torch.Tensor:

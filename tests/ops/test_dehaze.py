@@ -9,7 +9,12 @@ import pytest
 import torch
 from scipy.ndimage import minimum_filter, uniform_filter
 
-from monai_mcrecon.ops.dehaze import _dark, box_mean, dark_channel_prior, default_guided_radius
+from monai_mcrecon.ops.dehaze import (
+    _dark,
+    box_mean,
+    dark_channel_prior,
+    default_guided_radius,
+)
 
 
 @pytest.mark.parametrize("radius", [1, 3, 11])

@@ -55,8 +55,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_mcrecon.networks.blocks.selective_kernel import SelectiveKernelFusion
-from monai_mcrecon.ops.dehaze import dark_channel_prior
 from monai_mcrecon.networks.presets import PresetMixin
+from monai_mcrecon.ops.dehaze import dark_channel_prior
 
 __all__ = ["MSRB", "MSTN", "MSTNConvLayer", "MSTNFusion", "MSTNUpsample"]
 
