@@ -101,6 +101,7 @@ def dark_channel_prior(
     flat = img.reshape(b, c, -1)
     # every pixel whose dark channel reaches the k-th largest value (k = top_fraction of the pixels, at least
     # one; ties all included, so the choice does not depend on a sort order), without data-dependent shapes
+    # (the pixel count as a tensor keeps the exported graph free of size arithmetic)
     k = torch.clamp(torch.round(top_fraction * dc.new_ones(dc.shape).sum(1, keepdim=True)), min=1).long()
     threshold = dc.sort(dim=1, descending=True).values.gather(1, k - 1)
     brightness = flat.sum(1).masked_fill(dc < threshold, -math.inf)
