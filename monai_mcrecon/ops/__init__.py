@@ -3,7 +3,9 @@
 * :mod:`~monai_mcrecon.ops.blur`: the blur operator ``A`` (a true convolution with a per-image kernel) and its
   adjoint ``A^T``;
 * :mod:`~monai_mcrecon.ops.warp`: backward warping by an optical flow or a horizontal disparity, flow resizing;
-* :mod:`~monai_mcrecon.ops.optical_flow`: TV-L1 optical flow (scikit-image) as a batch operator.
+* :mod:`~monai_mcrecon.ops.optical_flow`: TV-L1 optical flow (scikit-image) as a batch operator;
+* :mod:`~monai_mcrecon.ops.dehaze`: the dark channel prior (box mean, guided filter);
+* :mod:`~monai_mcrecon.ops.color`: the BT.601 luma.
 
 Import the functions from their modules (``from monai_mcrecon.ops.blur import blur``).
 """

@@ -22,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from monai_mcrecon.ops.color import luma
+
 __all__ = ["box_mean", "dark_channel_prior", "default_guided_radius", "guided_filter"]
 
 
@@ -108,6 +110,6 @@ def dark_channel_prior(
     pick = brightness.argmax(1, keepdim=True)  # [B, 1]
     airlight = flat.gather(2, pick.unsqueeze(1).expand(b, c, 1)).clamp(min=1e-3).unsqueeze(-1)  # [B, C, 1, 1]
     t = 1 - omega * _dark(img / airlight, patch_size)
-    gray = img if c == 1 else (img * img.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = img if c == 1 else luma(img)
     t = guided_filter(gray, t, radius, eps)
     return ((img - airlight) / t.clamp(min=t0) + airlight).clamp(0, 1)

@@ -50,7 +50,7 @@ from monai_mcrecon.transforms.degradation_base import (
     normal_like,
     sample_range,
 )
-from monai_mcrecon.transforms.natural import BT601_LUMA
+from monai_mcrecon.ops.color import luma
 from monai_mcrecon.transforms.weather import AddHaze, AddHazed, AddRainStreaks, AddRainStreaksd
 
 __all__ = [
@@ -205,11 +205,10 @@ class SaturatedMotionBlur(Degradation):
         if self.highlight_threshold is None:
             return torch.ones_like(img[:1])
         if img.shape[0] == 3:
-            weights = torch.tensor(BT601_LUMA, dtype=img.dtype, device=img.device).view(3, 1, 1)
-            luma = (img * weights).sum(0, keepdim=True)
+            y = luma(img)
         else:
-            luma = img.mean(0, keepdim=True)
-        return ((luma - self.highlight_threshold) / (1 - self.highlight_threshold)).clamp(0, 1)
+            y = img.mean(0, keepdim=True)
+        return ((y - self.highlight_threshold) / (1 - self.highlight_threshold)).clamp(0, 1)
 
     def boost(self, img: torch.Tensor, gain: float) -> torch.Tensor:
         """Highlight boost ``x (1 + (g - 1) w(x))`` (values may exceed 1)."""

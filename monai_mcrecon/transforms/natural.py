@@ -19,11 +19,11 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
 from monai_mcrecon.data.natural import KERNEL_SUFFIXES
+from monai_mcrecon.ops.color import BT601_LUMA, luma
 
 __all__ = ["LoadBlurKerneld", "load_blur_kernel", "BT601_LUMA", "LoadNaturalImage", "LoadNaturalImaged", "SaveNaturalImage", "SaveNaturalImaged",
            "convert_channels"]
 
-BT601_LUMA = (0.299, 0.587, 0.114)
 _MODES_8BIT_TO = {"1": "L", "L": "L", "LA": "L", "P": "RGB", "PA": "RGB", "RGB": "RGB", "RGBA": "RGB",
                   "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 
@@ -36,8 +36,7 @@ def convert_channels(img: torch.Tensor, channels: int | None) -> torch.Tensor:
     if channels == 3 and c == 1:
         return img.repeat(3, 1, 1)
     if channels == 1 and c == 3:
-        w = torch.tensor(BT601_LUMA, dtype=img.dtype, device=img.device).view(3, 1, 1)
-        return (img * w).sum(0, keepdim=True)
+        return luma(img)
     raise ValueError(f"Cannot convert a {c}-channel image to {channels} channels; use channels=1, 3 or None.")
 
 
