@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from monai.bundle import run
@@ -67,12 +67,15 @@ def write_json(result: dict, out: str | None) -> None:
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
-def finish_timing_run(result: dict, lines: Sequence[str], out: str | None, markdown: str | None) -> None:
-    """Record the load after a timing run, print its Markdown table, write the JSON and the Markdown."""
+def finish_timing_run(
+    result: dict, render: Callable[[dict], Sequence[str]], out: str | None, markdown: str | None
+) -> None:
+    """Record the load after a timing run, then render its Markdown (``render(result)``, which may
+    cite that load), print it, write the JSON and the Markdown."""
     import os
 
     result["machine"]["load_after"] = [round(v, 2) for v in os.getloadavg()]
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(render(result)) + "\n"
     print(text)
     write_json(result, out)
     if markdown:

@@ -1,9 +1,10 @@
-"""Speed-up of the optimised inference paths of MC-CDic and CLGNet (default presets) at 256x256 on CPU.
+"""Speed-up of the optimised inference paths of MC-CDic and CLGNet (default presets) at 256x256 (``--size``) on CPU.
 
-    OMP_NUM_THREADS=1 python benchmarks/inference_speed.py --threads 1 2 --repeats 3 \
+    OMP_NUM_THREADS=1 python benchmarks/inference_speed.py --threads 1 2 --repeats 3 [--size 240] \
         --out benchmarks/results/inference_speed.json --markdown benchmarks/results/inference_speed.md
 
-One image ``[1, C, 256, 256]``, ``torch.inference_mode``, random weights (seed 0; the default presets
+One image ``[1, C, 256, 256]`` (``--size``: another square size; the authors' MC-CDic figures are at
+240), ``torch.inference_mode``, random weights (seed 0; the default presets
 ship no weights, and speed does not depend on the values). Variants, run *interleaved* (one forward
 of each variant per round, ``--repeats`` rounds after one warm-up round) so that the load of a busy
 machine hits every variant alike:
@@ -34,7 +35,7 @@ import time
 from common import cpu_name, finish_timing_run, write_json
 
 
-def _variants(name: str):
+def _variants(name: str, size: int = 256):
     """``(input, [(variant, module, input), ...])`` for one network; the first variant is the reference."""
     import torch
 
@@ -46,7 +47,7 @@ def _variants(name: str):
         net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
         fast = copy.deepcopy(net)
         fast.fast = True
-        x = torch.rand(1, 2, 256, 256)
+        x = torch.rand(1, 2, size, size)
         return x, [
             ("straightforward", net, x),
             ("straightforward + channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
@@ -55,7 +56,7 @@ def _variants(name: str):
         ]
     net = CLGNet().eval()
     net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    x = torch.rand(1, 1, 256, 256)
+    x = torch.rand(1, 1, size, size)
     return x, [
         ("straightforward", net, x),
         ("channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
@@ -67,11 +68,11 @@ def _variants(name: str):
 BATCH = 4
 
 
-def measure(name: str, threads: int, repeats: int, log=print) -> list[dict]:
+def measure(name: str, threads: int, repeats: int, log=print, size: int = 256) -> list[dict]:
     import torch
 
     torch.set_num_threads(threads)
-    x, variants = _variants(name)
+    x, variants = _variants(name, size)
     wall: dict[str, list[float]] = {v: [] for v, _, _ in variants}
     cpu: dict[str, list[float]] = {v: [] for v, _, _ in variants}
     outputs: dict[str, torch.Tensor] = {}
@@ -118,7 +119,7 @@ def measure(name: str, threads: int, repeats: int, log=print) -> list[dict]:
 def markdown(result: dict) -> list[str]:
     m = result["machine"]
     lines = [
-        "# Inference speed-up at 256x256 on CPU (default presets, batch 1, `torch.inference_mode`)",
+        f"# Inference speed-up at {result.get('size', 256)}x{result.get('size', 256)} on CPU (default presets, batch 1, `torch.inference_mode`)",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; load average {m['load_before']} before, "
         f"{m['load_after']} after (a machine shared with other jobs: the CPU-time ratio is the steadier figure).",
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", default=["mc_cdic", "clgnet"], choices=["mc_cdic", "clgnet"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=256, help="square slice size (the authors' figures: 240)")
     parser.add_argument("--out", default=None, help="JSON file")
     parser.add_argument("--markdown", default=None, help="Markdown file")
     args = parser.parse_args()
@@ -156,15 +158,16 @@ def main() -> None:
             "load_before": [round(v, 2) for v in os.getloadavg()],
         },
         "repeats": args.repeats,
+        "size": args.size,
         "command": "OMP_NUM_THREADS=1 python benchmarks/inference_speed.py "
-        f"--networks {' '.join(args.networks)} --threads {' '.join(map(str, args.threads))} --repeats {args.repeats}",
+        f"--networks {' '.join(args.networks)} --threads {' '.join(map(str, args.threads))} --repeats {args.repeats}" + (f" --size {args.size}" if args.size != 256 else ""),
         "rows": [],
     }
     for name in args.networks:
         for threads in args.threads:
-            result["rows"] += measure(name, threads, args.repeats)
+            result["rows"] += measure(name, threads, args.repeats, size=args.size)
             write_json(result, args.out)  # partial results survive an interrupted run
-    finish_timing_run(result, markdown(result), args.out, args.markdown)
+    finish_timing_run(result, markdown, args.out, args.markdown)
 
 
 if __name__ == "__main__":

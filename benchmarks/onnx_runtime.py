@@ -156,7 +156,7 @@ def main() -> None:
         for threads in args.threads:
             result["rows"].append(measure(bundle, threads, args.repeats, args.size))
             write_json(result, args.out)  # partial results survive an interrupted run
-    finish_timing_run(result, markdown(result), args.out, args.markdown)
+    finish_timing_run(result, markdown, args.out, args.markdown)
 
 
 if __name__ == "__main__":
