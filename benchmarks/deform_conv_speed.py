@@ -15,13 +15,13 @@ import argparse
 import os
 import statistics
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torchvision.ops import deform_conv2d
 
 from monai_mcrecon.networks.blocks import deform
+from monai_mcrecon.networks.blocks.deform import torchvision_kernel
 
 CASES = [  # (channels, offset groups, height, width)
     (16, 1, 256, 448),
@@ -38,21 +38,6 @@ def _median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-@contextmanager
-def _torchvision_kernel():
-    """Route the package's deformable convolution to torchvision's kernel (the path it takes under export)."""
-    original = deform._sampled_deform_conv
-
-    def kernel(x, offset, mask, weight, bias, stride, padding, dilation):
-        return deform_conv2d(x, offset, weight, bias=bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
-
-    deform._sampled_deform_conv = kernel
-    try:
-        yield
-    finally:
-        deform._sampled_deform_conv = original
 
 
 def main() -> None:
@@ -93,7 +78,7 @@ def main() -> None:
         f0, f1 = torch.rand(1, 3, 256, 448, generator=gen), torch.rand(1, 3, 256, 448, generator=gen)
         out = net(f0, f1)
         t_pk = _median_time(lambda: net(f0, f1), args.repeats)
-        with _torchvision_kernel():
+        with torchvision_kernel():
             ref = net(f0, f1)
             t_tv = _median_time(lambda: net(f0, f1), args.repeats)
         diff = float((out - ref).abs().max() / ref.abs().max())

@@ -11,6 +11,7 @@ from monai_mcrecon.networks.blocks.deform import (
     ModulatedDeformConv,
     flow_to_offset,
     modulated_deform_conv,
+    torchvision_kernel,
 )
 from monai_mcrecon.ops.warp import (
     coord_warp_x,
@@ -61,6 +62,29 @@ def test_equals_torchvision_deform_conv2d_with_offsets_leaving_the_image(shape, 
     out = modulated_deform_conv(x.float(), offset.float(), None, weight.float(), stride=stride, padding=padding,
                                 dilation=dilation)
     assert (out - expect).abs().max() < 1e-5 * expect.abs().max()
+
+
+def test_torchvision_kernel_block_routes_every_call_to_torchvision_and_ends_with_the_block(monkeypatch):
+    from monai_mcrecon.networks.blocks import deform
+
+    calls = []
+    real = deform.deform_conv2d
+    monkeypatch.setattr(deform, "deform_conv2d", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(1)
+    module = ModulatedDeformConv(4, 4, 3, deformable_groups=2).eval()
+    x, feat = torch.randn(1, 4, 9, 10), torch.randn(1, 4, 9, 10)
+    with torch.no_grad():
+        sampled = module(x, feat)
+        assert calls == []  # the sampling path
+        with torchvision_kernel():
+            with torchvision_kernel():
+                pass
+            routed = module(x, feat)  # still inside the outer block after the inner one ended
+        assert calls == [1]
+        again = module(x, feat)
+    assert calls == [1]  # the block is over: the sampling path again
+    assert torch.equal(again, sampled)
+    assert (routed - sampled).abs().max() < 1e-5 * sampled.abs().max()
 
 
 def test_module_starts_as_half_masked_convolution_and_flow_is_a_shift():

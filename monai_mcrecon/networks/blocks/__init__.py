@@ -27,6 +27,7 @@ _EXPORTS = {
     "ModulatedDeformConv": "deform",
     "flow_to_offset": "deform",
     "modulated_deform_conv": "deform",
+    "torchvision_kernel": "deform",
     "SelectiveKernelFusion": "selective_kernel",
     "HaarDWT": "wavelet",
     "HaarIDWT": "wavelet",
@@ -41,7 +42,7 @@ __all__ = [*_EXPORTS]
 __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from .deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv
+    from .deform import ModulatedDeformConv, flow_to_offset, modulated_deform_conv, torchvision_kernel
     from .dictionary import MultiScaleDictionary, power_iteration
     from .feature_hooks import FeatureHooks
     from .fourier import SpatialFourierLayer, SpatialFourierResidualBlock

@@ -18,19 +18,38 @@ bilinear sampling with zeros outside the image; equal within float rounding, tes
 channel of an offset group with one ``grid_sample`` and applies the weights as one matrix product: 1.3-2.6x faster
 than torchvision's CPU kernel at FGDCN's and BVFI's sizes (``benchmarks/deform_conv_speed.py``). Under ``torch.export`` (and so ONNX export) it calls
 torchvision's operator, which ONNX has as the single ``DeformConv`` node: a graph half the size, exported in half
-the time.
+the time. Inside ``with torchvision_kernel():`` it calls torchvision's operator everywhere (for comparisons, or where
+torchvision's kernel is the faster one, e.g. on a GPU).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["ModulatedDeformConv", "flow_to_offset", "modulated_deform_conv"]
+__all__ = ["ModulatedDeformConv", "flow_to_offset", "modulated_deform_conv", "torchvision_kernel"]
+
+_TORCHVISION_KERNEL: ContextVar[bool] = ContextVar("torchvision_deform_kernel", default=False)
+
+
+@contextmanager
+def torchvision_kernel() -> Iterator[None]:
+    """Within the block, :func:`modulated_deform_conv` (and so every :class:`ModulatedDeformConv`, e.g. FGDCN's and
+    BVFI's) calls ``torchvision.ops.deform_conv2d``, the kernel it uses under ``torch.export``, instead of its
+    sampling path. Same results within float rounding; nested blocks and threads each keep their own setting."""
+    token = _TORCHVISION_KERNEL.set(True)
+    try:
+        yield
+    finally:
+        _TORCHVISION_KERNEL.reset(token)
+
 
 
 def modulated_deform_conv(
@@ -67,7 +86,7 @@ def modulated_deform_conv(
             f"mask must be [B, {groups * taps}, {offset.shape[-2]}, {offset.shape[-1]}] to match the offset, "
             f"got {tuple(mask.shape)}."
         )
-    if torch.compiler.is_exporting():
+    if torch.compiler.is_exporting() or _TORCHVISION_KERNEL.get():
         return deform_conv2d(x, offset, weight, bias=bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
     return _sampled_deform_conv(x, offset, mask, weight, bias, stride, padding, dilation)
 
