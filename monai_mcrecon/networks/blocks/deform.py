@@ -18,8 +18,8 @@ bilinear sampling with zeros outside the image; equal within float rounding, tes
 channel of an offset group with one ``grid_sample`` and applies the weights as one matrix product: 1.3-2.6x faster
 than torchvision's CPU kernel at FGDCN's and BVFI's sizes (``benchmarks/deform_conv_speed.py``). Under ``torch.export`` (and so ONNX export) it calls
 torchvision's operator, which ONNX has as the single ``DeformConv`` node: a graph half the size, exported in half
-the time. Inside ``with torchvision_kernel():`` it calls torchvision's operator everywhere (for comparisons, or where
-torchvision's kernel is the faster one, e.g. on a GPU).
+the time. Inside ``with torchvision_kernel():`` it calls torchvision's operator everywhere (to compare the two, or
+to try torchvision's CUDA kernel on a GPU).
 """
 
 from __future__ import annotations
