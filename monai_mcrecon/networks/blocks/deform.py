@@ -51,7 +51,6 @@ def torchvision_kernel() -> Iterator[None]:
         _TORCHVISION_KERNEL.reset(token)
 
 
-
 def modulated_deform_conv(
     x: torch.Tensor,
     offset: torch.Tensor,
