@@ -32,6 +32,7 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
+from monai_mcrecon.transforms.colour import RandHueSaturationd
 from monai_mcrecon.transforms.consistency import DataConsistencyd
 from monai_mcrecon.transforms.intensity import NORMALIZATION_MODES, NormalizeFromInputd, input_scale, normalization_uses_truth
 from monai_mcrecon.transforms.kspace_input import (
@@ -87,6 +88,7 @@ from monai_mcrecon.transforms.video import (
 )
 
 __all__ = [
+    "RandHueSaturationd",
     "DataConsistencyd",
     "NORMALIZATION_MODES",
     "ON_FAILURE",

@@ -72,3 +72,62 @@ def tiny_checkpoint(cfg, tiny_train: dict, tmp_path_factory: pytest.TempPathFact
     run(config_file=cfg("train.json"), output_dir=str(out), **tiny_train)
     assert (out / "model_final.pt").exists() and (out / "model.pt").exists()
     return out / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def check_weight_average(cfg, tiny_train: dict, tiny_checkpoint: Path) -> Callable[[Path], None]:
+    """``check_weight_average(tmp_path)``: train ``train.json`` with ``--ema_momentum`` from ``tiny_checkpoint`` and
+    check that validation and ``model.pt`` use the moving average of the weights, which starts from
+    ``--init_ckpt`` (a tiny momentum keeps it there) while the trained weights move on; that the checkpoint carries
+    the average; and that a resumed run continues it instead of restarting it from the trained weights."""
+    import json
+
+    import torch
+
+    def check(tmp_path: Path) -> None:
+        out = tmp_path / "train"
+        common = {**tiny_train, "output_dir": str(out), "init_ckpt": str(tiny_checkpoint), "ema_momentum": 1e-9,
+                  "learning_rate": 1e-2, "val_interval": 1, "checkpoint_interval": 1}
+        run(config_file=cfg("train.json"), **common)
+        init = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+        averaged = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
+        final = torch.load(out / "model_final.pt", map_location="cpu", weights_only=False)
+        assert all(torch.allclose(averaged[k], init[k], atol=1e-6) for k in init)
+        assert all(torch.equal(final["ema_model"][k], averaged[k]) for k in init)
+        assert max((final["model"][k] - init[k]).abs().max().item() for k in init) > 1e-3
+        assert json.loads((out / "training_info.json").read_text())["ema_momentum"] == 1e-9
+        # one more epoch from the checkpoint: the average is restored (still the init weights), not re-synced
+        run(config_file=cfg("train.json"), **{**common, "resume": True, "max_epochs": 2})
+        resumed = torch.load(out / "model_final.pt", map_location="cpu", weights_only=False)
+        assert all(torch.allclose(resumed["ema_model"][k], init[k], atol=1e-6) for k in init)
+        assert max((resumed["model"][k] - init[k]).abs().max().item() for k in init) > 1e-3
+
+    return check
+
+
+@pytest.fixture(scope="module")
+def check_clean_pairs_and_hues(cfg) -> Callable[..., None]:
+    """``check_clean_pairs_and_hues("rain_free_prob", **overrides)``: with that probability at 0.5, about half the
+    training pairs of ``train.json`` are clean (input = target) and the others degraded; with ``--hue_prob 1`` the
+    targets' colours are rotated, so every channel is the brightest in some sample of one photograph; both
+    probabilities default to 0 (the recipe of the shipped weights)."""
+    import torch
+    from monai.bundle import ConfigParser
+
+    def check(free_key: str, **overrides) -> None:
+        parser = ConfigParser()
+        parser.read_config(cfg("train.json"))
+        assert parser["hue_prob"] == 0.0 and parser[free_key] == 0.0
+        parser.update({"use_photos": "false", "patch_size": [48, 48], "zoom_prob": 0.0, "hue_prob": 1.0,
+                       free_key: 0.5, **overrides})
+        transforms = parser.get_parsed_content("train#dataset").transform
+        transforms.set_random_state(0)
+        first = dict(parser.get_parsed_content("train#datalist")[0])
+        pairs = [transforms(dict(first)) for _ in range(24)]
+        clean = [torch.equal(torch.as_tensor(p["image"]), torch.as_tensor(p["label"])) for p in pairs]
+        assert 6 <= sum(clean) <= 18, f"{sum(clean)} of 24 pairs clean with {free_key} 0.5"
+        assert all((p["image"] - p["label"]).abs().mean() > 1e-3 for p, c in zip(pairs, clean) if not c)
+        brightest = {int(torch.as_tensor(p["label"]).mean((1, 2)).argmax()) for p in pairs}
+        assert brightest == {0, 1, 2}, f"hue rotations should make every channel the brightest somewhere: {brightest}"
+
+    return check

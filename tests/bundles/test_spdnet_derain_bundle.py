@@ -50,26 +50,9 @@ def test_training_writes_checkpoints_run_info_and_tensorboard(tiny_checkpoint):
     assert info["iterations"] == 2 and info["batch_size"] == 2
 
 
-def test_weight_average_is_validated_saved_and_resumed(tiny_checkpoint, tmp_path, cfg):
-    """--ema_momentum: validation and model.pt use the moving average of the weights, which starts from --init_ckpt
-    (a tiny momentum keeps it there) while the trained weights move on; the checkpoint carries the average, so a
-    resumed run continues it instead of restarting it from the trained weights."""
-    out = tmp_path / "train"
-    run(config_file=cfg("train.json"), output_dir=str(out), init_ckpt=str(tiny_checkpoint), ema_momentum=1e-9,
-        learning_rate=1e-2, val_interval=1, **TINY_TRAIN)
-    init = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
-    averaged = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    final = torch.load(out / "model_final.pt", map_location="cpu", weights_only=False)
-    assert all(torch.allclose(averaged[k], init[k], atol=1e-6) for k in init)
-    assert all(torch.equal(final["ema_model"][k], averaged[k]) for k in init)
-    assert max((final["model"][k] - init[k]).abs().max().item() for k in init) > 1e-3
-    assert json.loads((out / "training_info.json").read_text())["ema_momentum"] == 1e-9
-    # one more epoch from the checkpoint: the average is restored (still the init weights), not re-synced
-    run(config_file=cfg("train.json"), output_dir=str(out), init_ckpt=str(tiny_checkpoint), ema_momentum=1e-9,
-        learning_rate=1e-2, val_interval=1, resume=True, **{**TINY_TRAIN, "max_epochs": 2})
-    resumed = torch.load(out / "model_final.pt", map_location="cpu", weights_only=False)
-    assert all(torch.allclose(resumed["ema_model"][k], init[k], atol=1e-6) for k in init)
-    assert max((resumed["model"][k] - init[k]).abs().max().item() for k in init) > 1e-3
+def test_weight_average_is_validated_saved_and_resumed(check_weight_average, tmp_path):
+    """--ema_momentum (the conftest fixture says what is checked)."""
+    check_weight_average(tmp_path)
 
 
 def test_training_loss_is_the_release_sum_of_three_mse(cfg):
@@ -81,6 +64,11 @@ def test_training_loss_is_the_release_sum_of_three_mse(cfg):
     outs = SPDNetOutput(*(torch.rand(2, 3, 8, 8, generator=g) for _ in range(3)))
     expected = sum(((o - gt) ** 2).mean() for o in outs)
     assert loss(outs, gt).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_training_chain_draws_rain_free_pairs_and_rotated_hues(check_clean_pairs_and_hues):
+    """--rain_free_prob and --hue_prob (the conftest fixture says what is checked)."""
+    check_clean_pairs_and_hues("rain_free_prob", channel_shuffle_prob=0.0)
 
 
 def test_evaluate_on_a_folder_writes_metrics_figures_and_restored_images(tiny_checkpoint, clean_folder, tmp_path, cfg, read_rows):

@@ -332,7 +332,23 @@ def test_rerun_of_one_case_skips_and_completes_interrupted_runs(small_cases, tmp
     assert os.path.exists(out / "notes.txt")
 
 
+# train.json files with --ema_momentum; spdnet_derain's bundle test runs it, the others share its wiring (below)
+WEIGHT_AVERAGE = ("spdnet_derain", "mc_cdic_recon", "mc_cdic_sr", "clgnet_recon")
 RESUMABLE = ("mc_cdic_recon", "mc_cdic_sr", "clgnet_recon", "deep_rl_deblur", "spdnet_derain", "mstn_dehaze", "mdrn_denoise")
+
+
+@pytest.mark.parametrize("bundle", WEIGHT_AVERAGE)
+def test_weight_average_is_what_validation_scores_and_model_pt_holds(bundle):
+    """The --ema_momentum wiring that spdnet_derain's bundle test runs: off by default; on, the WeightEMA handler
+    trains along, and the validation evaluator and its best-metric saver (model.pt) use @eval_network."""
+    config = json.loads((BUNDLES_DIR / bundle / "configs" / "train.json").read_text())
+    assert config["ema_momentum"] == 0.0
+    assert config["ema"].startswith("$monai_mcrecon.handlers.checkpoint.WeightEMA(@network, momentum=@ema_momentum)")
+    assert config["eval_network"] == "$@ema.ema_model if @ema is not None else @network"
+    assert config["train"]["trainer"]["train_handlers"] == "$@train#handlers + ([@ema] if @ema is not None else [])"
+    assert config["validate"]["evaluator"]["network"] == "@eval_network"
+    savers = [h for h in config["validate"]["handlers"] if h.get("_target_") == "CheckpointSaver"]
+    assert [s["save_dict"] for s in savers] == [{"model": "@eval_network"}]
 
 
 @pytest.mark.parametrize("bundle", RESUMABLE)
@@ -342,7 +358,7 @@ def test_train_configs_checkpoint_everything_a_resume_needs(bundle):
     expected = {"model": "@network", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler", "random_states": "@random_states"}
     if bundle == "mdrn_denoise":
         expected["loss"] = "@loss"  # the HMDS feature adapters train with the student
-    if bundle == "spdnet_derain":  # plus the moving average of the weights when --ema_momentum is on
+    if bundle in WEIGHT_AVERAGE:  # plus the moving average of the weights (--ema_momentum)
         assert config["checkpoint_objects"] == (
             "$dict(" + ", ".join(f"{k}={v}" for k, v in expected.items())
             + ", **({'ema_model': @ema.ema_model} if @ema is not None else {}))"
