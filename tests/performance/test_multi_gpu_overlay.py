@@ -90,3 +90,21 @@ def test_rank_0_keeps_every_handler(fake_rank, tmp_path):
     assert {"StatsHandler", "TensorBoardStatsHandler", "CheckpointSaver"} <= _owners(evaluator)
     assert isinstance(trainer.network, torch.nn.parallel.DistributedDataParallel)
     assert any(p.name.startswith("events.out.tfevents") for p in (tmp_path / "out").iterdir())
+
+
+def test_weight_average_under_the_overlay_averages_the_unwrapped_network(fake_rank, tmp_path):
+    """--ema_momentum with the overlay: the average follows the network inside DistributedDataParallel (the keys a
+    single-process run saves), the checkpoints carry it, and validation and model.pt use it."""
+    fake_rank(0, 1)
+    root = bundle_dir("mc_cdic_recon")
+    parser = ConfigParser()
+    parser.read_config([f"{root}/configs/train.json", f"{root}/configs/multi_gpu_train.json"])
+    parser.update({"bundle_root": root, "output_dir": str(tmp_path / "out"), "preset": "tiny", "ema_momentum": 0.01})
+    parser.get_parsed_content("initialize")
+    trainer, evaluator = parser.get_parsed_content("train#trainer"), parser.get_parsed_content("validate#evaluator")
+    ema, inner = parser.get_parsed_content("ema"), parser.get_parsed_content("network_def")
+    objects = parser.get_parsed_content("checkpoint_objects")
+    assert "WeightEMA" in _owners(trainer)
+    assert objects["model"] is inner and objects["ema_model"] is ema.ema_model
+    assert evaluator.network is ema.ema_model
+    assert set(ema.ema_model.state_dict()) == set(inner.state_dict())
