@@ -146,11 +146,12 @@ def extra_baseline(bundle: str, overrides: dict) -> dict[str, tuple[float, float
     return out
 
 
-def evaluate(bundle: str, max_images: int | None, weights_dir: str | None, stereo_split: str) -> dict:
-    """Per-case and mean input / baseline / network PSNR and SSIM of one bundle."""
+def evaluate(bundle: str, max_images: int | None, weights_dir: str | None, stereo_split: str,
+             extra: dict | None = None) -> dict:
+    """Per-case and mean input / baseline / network PSNR and SSIM of one bundle (``extra``: more bundle overrides)."""
     overrides = data_overrides(bundle, max_images, stereo_split)
     ckpt = checkpoint(bundle, weights_dir)
-    run_overrides = dict(overrides, **QUIET.get(bundle, {}), **({"ckpt_path": ckpt} if ckpt else {}))
+    run_overrides = {**overrides, **QUIET.get(bundle, {}), **({"ckpt_path": ckpt} if ckpt else {}), **(extra or {})}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         # bundle_rows always passes ``save_nifti`` (an MRI bundle id) and bundles refuse unknown overrides: a
@@ -238,11 +239,22 @@ def main(argv: list[str] | None = None) -> None:
                         "(default: each bundle's shipped models/model.pt)")
     p.add_argument("--stereo-split", default="val", choices=["train", "val", "test"],
                    help="rows of the motorcycle pair for ssrde_stereo_sr (the stereo sample's split)")
+    p.add_argument("--override", nargs="+", default=[], metavar="ID=JSON",
+                   help="bundle config overrides for every bundle run, e.g. self_ensemble=true (value parsed as JSON)")
     args = p.parse_args(argv)
+    extra = {}
+    for item in args.override:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--override {item!r}: use ID=VALUE, e.g. self_ensemble=true")
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
 
     results = {}
     for bundle in tqdm(args.bundles, desc="bundles"):
-        results[bundle] = evaluate(bundle, args.max_images, args.weights_dir, args.stereo_split)
+        results[bundle] = evaluate(bundle, args.max_images, args.weights_dir, args.stereo_split, extra)
         tqdm.write(f"{bundle}: " + ", ".join(f"{m} {v[0]:.2f} dB / {v[1]:.4f}" for m, v in results[bundle]["mean"].items()))
 
     lines = [
