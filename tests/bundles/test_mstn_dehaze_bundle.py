@@ -40,10 +40,10 @@ def evaluated(tiny_checkpoint, tmp_path_factory, cfg) -> Path:
     return out
 
 
-
 def test_training_chain_draws_haze_free_pairs_and_rotated_hues(check_clean_pairs_and_hues):
     """--haze_free_prob and --hue_prob (the conftest fixture says what is checked)."""
     check_clean_pairs_and_hues("haze_free_prob")
+
 
 def test_training_writes_checkpoints_run_info_and_tensorboard(tiny_checkpoint):
     out = tiny_checkpoint.parent
