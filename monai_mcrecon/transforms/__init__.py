@@ -32,7 +32,7 @@ from monai_mcrecon.transforms.dictionary import (
     SelectContrastsd,
     paired_augmentation,
 )
-from monai_mcrecon.transforms.colour import RandHueSaturationd
+from monai_mcrecon.transforms.colour import RandChannelShuffled, RandHueSaturationd
 from monai_mcrecon.transforms.consistency import DataConsistencyd
 from monai_mcrecon.transforms.intensity import NORMALIZATION_MODES, NormalizeFromInputd, input_scale, normalization_uses_truth
 from monai_mcrecon.transforms.kspace_input import (
@@ -59,7 +59,6 @@ from monai_mcrecon.transforms.robust_registration import (
 from monai_mcrecon.transforms.stereo import (
     LoadStereoPaird,
     PadStereod,
-    RandChannelShuffled,
     RandStereoFlipd,
     SaveDisparityd,
     StereoLowResolutiond,

@@ -1,4 +1,5 @@
-"""Seeded colour augmentation of RGB training images, the same draw for every key of a sample.
+"""Seeded colour augmentation of RGB training images, the same draw for every key of a sample: a random
+permutation of the colour channels, and a random hue rotation with a saturation change.
 
 MONAI's random intensity transforms scale or shift channels; none rotates the hue. A network that
 only ever sees the colours of its training photographs can take an unseen colour (a saturated blue
@@ -10,11 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 
+import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Randomizable
 
-__all__ = ["RandHueSaturationd"]
+__all__ = ["RandChannelShuffled", "RandHueSaturationd"]
+
+
+class RandChannelShuffled(Randomizable, MapTransform):
+    """With probability ``prob``, one random permutation of the colour channels applied to every key."""
+
+    def __init__(self, keys: KeysCollection, prob: float = 0.5, seed: int | None = None) -> None:
+        MapTransform.__init__(self, keys)
+        self.prob = prob
+        if seed is not None:
+            self.set_random_state(seed)
+        self._perm: np.ndarray | None = None
+
+    def randomize(self, channels: int) -> None:
+        self._perm = self.R.permutation(channels) if self.R.rand() < self.prob else None
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        keys = list(self.key_iterator(d))
+        channels = {int(d[k].shape[-3]) for k in keys}
+        if len(channels) > 1:
+            raise ValueError(f"RandChannelShuffled keys {keys} have different channel counts {sorted(channels)}.")
+        self.randomize(channels.pop() if channels else 1)
+        if self._perm is not None:
+            idx = torch.as_tensor(self._perm, dtype=torch.long)
+            for k in keys:
+                d[k] = d[k].index_select(-3, idx)
+        return d
 
 
 class RandHueSaturationd(Randomizable, MapTransform):
@@ -75,7 +104,6 @@ class RandHueSaturationd(Randomizable, MapTransform):
                     f"RandHueSaturationd: '{k}' has shape {tuple(img.shape)}; it needs RGB images [..., 3, H, W] "
                     "(set color_augmentation false for gray images)."
                 )
-            plain = img.as_subclass(torch.Tensor) if isinstance(img, torch.Tensor) else img
-            out = tvf.adjust_saturation(tvf.adjust_hue(plain.clamp(0, 1), hue), saturation).clamp(0, 1)
+            out = tvf.adjust_saturation(tvf.adjust_hue(img.as_subclass(torch.Tensor).clamp(0, 1), hue), saturation).clamp(0, 1)
             d[k] = type(img)(out, meta=img.meta) if hasattr(img, "meta") else out
         return d

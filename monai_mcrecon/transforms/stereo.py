@@ -1,5 +1,5 @@
-"""Stereo-pair transforms: loading a pair (and its disparity), low-resolution synthesis, stereo-aware flips and
-channel shuffling.
+"""Stereo-pair transforms: loading a pair (and its disparity), low-resolution synthesis and stereo-aware flips
+(the channel shuffle that stereo training also uses is a colour augmentation: ``transforms.colour``).
 
 Views are ``[C, H, W]`` float32 tensors in [0, 1]; a disparity is ``[1, H, W]`` float32 in pixels of the
 left view (``left[y, x]`` matches ``right[y, x - d]``), ``NaN`` where unknown. A random crop that keeps
@@ -31,7 +31,6 @@ __all__ = [
     "LoadStereoPaird",
     "PadStereod",
     "StereoSROutputd",
-    "RandChannelShuffled",
     "RandStereoFlipd",
     "SaveDisparityd",
     "StereoLowResolution",
@@ -214,33 +213,6 @@ class RandStereoFlipd(Randomizable, MapTransform):
             if self._h:
                 disp = torch.full_like(disp, float("nan"))
             d[self.disp_key] = disp
-        return d
-
-
-class RandChannelShuffled(Randomizable, MapTransform):
-    """With probability ``prob``, one random permutation of the colour channels applied to every key."""
-
-    def __init__(self, keys: KeysCollection, prob: float = 0.5, seed: int | None = None) -> None:
-        MapTransform.__init__(self, keys)
-        self.prob = prob
-        if seed is not None:
-            self.set_random_state(seed)
-        self._perm: np.ndarray | None = None
-
-    def randomize(self, channels: int) -> None:
-        self._perm = self.R.permutation(channels) if self.R.rand() < self.prob else None
-
-    def __call__(self, data: Mapping[Hashable, object]) -> dict:
-        d = dict(data)
-        keys = list(self.key_iterator(d))
-        channels = {int(d[k].shape[-3]) for k in keys}
-        if len(channels) > 1:
-            raise ValueError(f"RandChannelShuffled keys {keys} have different channel counts {sorted(channels)}.")
-        self.randomize(channels.pop() if channels else 1)
-        if self._perm is not None:
-            idx = torch.as_tensor(self._perm, dtype=torch.long)
-            for k in keys:
-                d[k] = d[k].index_select(-3, idx)
         return d
 
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from monai_mcrecon.transforms.colour import RandChannelShuffled
 from monai_mcrecon.transforms.stereo import (
     LoadDisparity,
     PadStereod,
-    RandChannelShuffled,
     RandStereoFlipd,
     SaveDisparityd,
     StereoLowResolution,
