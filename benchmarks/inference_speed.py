@@ -11,12 +11,15 @@ machine hits every variant alike:
 
 * MC-CDic: ``straightforward`` (``MCCDic(fast=False)``, the transcription of the equations),
   ``straightforward + channels_last`` (weights and input in the channels-last memory format, to
-  separate the layout's share), ``fast`` (:meth:`MCCDic.unfold_fast`: dictionary filters prepared
-  once per forward, fused data-term operators, channels-last feature maps on CPU);
+  separate the layout's share), ``fast`` (the default: :meth:`MCCDic.unfold_fast`, dictionary filters
+  prepared once per forward, fused data-term operators, and the wide 3x3 convolutions through NNPACK's
+  Winograd convolution, ``MCCDic.winograd``), ``fast, winograd off`` (the same with oneDNN on channels-last
+  feature maps, the fast path before Winograd);
 * CLGNet: ``straightforward``, ``channels_last`` and batched slices (time per slice);
 * both: a plain forward with autograd on (no ``inference_mode``), what a user calling ``net(x)`` pays.
 
-Reported per variant and thread count: the median wall time and the median CPU time of the process
+Each thread count of a run with several is measured in its own process (NNPACK sizes its thread pool once per
+process). Reported per variant and thread count: the median wall time and the median CPU time of the process
 (``time.process_time``; on a machine shared with other jobs the CPU time is the steadier measure
 of the work done, the wall time what a user waits), the ratios to the straightforward variant,
 and the largest relative deviation of the outputs from the straightforward output
@@ -28,9 +31,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import multiprocessing
 import os
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 from common import cpu_name, finish_timing_run, write_json
 
@@ -47,11 +52,14 @@ def _variants(name: str, size: int = 256):
         net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
         fast = copy.deepcopy(net)
         fast.fast = True
+        fast_onednn = copy.deepcopy(fast)
+        fast_onednn.winograd = False
         x = torch.rand(1, 2, size, size)
         return x, [
             ("straightforward", net, x),
             ("straightforward + channels_last", net_cl, x.contiguous(memory_format=torch.channels_last)),
-            ("fast", fast, x),
+            ("fast (the default: Winograd 3x3 convolutions)", fast, x),
+            ("fast, winograd off (oneDNN, channels-last)", fast_onednn, x),
             ("plain forward, autograd on (no inference_mode)", net, x),
         ]
     net = CLGNet().eval()
@@ -116,6 +124,15 @@ def measure(name: str, threads: int, repeats: int, log=print, size: int = 256) -
     return rows
 
 
+def measure_in_fresh_process(name: str, threads: int, repeats: int, size: int) -> list[dict]:
+    """:func:`measure` in a new process. A process's first NNPACK convolution (MC-CDic's Winograd path) sizes NNPACK's
+    thread pool to the thread count of that moment for the rest of the process, so each thread count of one run
+    gets its own process."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(measure, name, threads, repeats, print, size).result()
+
+
 def markdown(result: dict) -> list[str]:
     m = result["machine"]
     lines = [
@@ -165,7 +182,10 @@ def main() -> None:
     }
     for name in args.networks:
         for threads in args.threads:
-            result["rows"] += measure(name, threads, args.repeats, size=args.size)
+            if len(args.threads) > 1:
+                result["rows"] += measure_in_fresh_process(name, threads, args.repeats, args.size)
+            else:
+                result["rows"] += measure(name, threads, args.repeats, size=args.size)
             write_json(result, args.out)  # partial results survive an interrupted run
     finish_timing_run(result, markdown, args.out, args.markdown)
 

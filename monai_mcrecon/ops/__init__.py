@@ -5,7 +5,8 @@
 * :mod:`~monai_mcrecon.ops.warp`: backward warping by an optical flow or a horizontal disparity, flow resizing;
 * :mod:`~monai_mcrecon.ops.optical_flow`: TV-L1 optical flow (scikit-image) as a batch operator;
 * :mod:`~monai_mcrecon.ops.dehaze`: the dark channel prior (box mean, guided filter);
-* :mod:`~monai_mcrecon.ops.color`: the BT.601 luma.
+* :mod:`~monai_mcrecon.ops.color`: the BT.601 luma;
+* :mod:`~monai_mcrecon.ops.winograd`: NNPACK's Winograd 3x3 convolutions for CPU inference.
 
 Import the functions from their modules (``from monai_mcrecon.ops.blur import blur``).
 """
