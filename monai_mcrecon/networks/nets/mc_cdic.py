@@ -87,7 +87,8 @@ class MCCDic(PresetMixin, nn.Module):
             2e-6 relative; 1.4-1.5x faster per convolution than oneDNN) on maps in the default (NCHW) layout instead
             of oneDNN on channels-last maps. Used only where the full-resolution maps have at least 32 channels
             (``features`` and ``widths[-1]``: the default configuration, not the ``small`` / ``tiny`` presets);
-            ignored where NNPACK is missing, in training, on GPUs and under ``torch.export`` / ``torch.compile``. Not saved in the state dict; switch with ``net.winograd = False``.
+            ignored where NNPACK is missing, in training, on GPUs and under ``torch.export`` / ``torch.compile``.
+            Not saved in the state dict; switch with ``net.winograd = False``.
 
     Examples::
 
